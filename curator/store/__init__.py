@@ -1,0 +1,213 @@
+"""The store: the one place that talks to DuckDB.
+
+* One ``Store`` (one DuckDB connection) per process and database file; ``Store.open(path)``
+  returns the shared instance. Each unit of work takes its own ``cursor()`` (a DuckDB
+  connection is not safe to share between threads; cursors are).
+* ``transaction()`` gives a cursor inside BEGIN/COMMIT (ROLLBACK on error).
+* ``write_lock`` is the process-wide lock around read-modify-write steps (claiming queue
+  slots, settling, adjudicating). Plain appends need no lock.
+* Named migrations run at open time when ``migrate=True`` (``curator init``); a database
+  written by a newer curator is refused.
+
+SQL for each capability lives in the sibling modules (``users``, ``projects``, ``items``, ...),
+as functions taking a cursor.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from curator.errors import CuratorError, DatabaseLocked, SchemaTooNew
+from curator.store.migrations import MIGRATIONS
+
+__all__ = ["Store", "default_db_path", "server_info_path"]
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def default_db_path() -> Path:
+    """``$CURATOR_DB``, else ``./curator.duckdb``."""
+    return Path(os.environ.get("CURATOR_DB") or "curator.duckdb")
+
+
+def server_info_path(db_path: str | Path) -> Path:
+    """Where ``curator serve`` records its port and pid for the CLI to find."""
+    return Path(str(db_path) + ".server.json")
+
+
+def _describe_pid(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        cmd = ""
+    return f"PID {pid}" + (f" ({cmd[:120]})" if cmd else "")
+
+
+class Store:
+    """One DuckDB connection for this process; see the module docstring."""
+
+    _instances: dict[str, "Store"] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        self.write_lock = threading.RLock()
+        try:
+            self.conn = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise self._lock_error(exc) from None
+        except duckdb.Error as exc:
+            raise CuratorError(f"cannot open database {self.path}: {exc}") from None
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, path: str | Path, *, migrate: bool = True, read_only: bool = False) -> "Store":
+        """The process-wide store for ``path`` (created on first use).
+
+        With ``migrate`` pending migrations are applied; without it a database that needs
+        migrating is refused with a message that says to run ``curator init``.
+        """
+        key = str(Path(path).resolve())
+        with cls._instances_lock:
+            store = cls._instances.get(key)
+            if store is None:
+                store = cls(path, read_only=read_only)
+                try:
+                    store._check_version(migrate=migrate and not read_only)
+                except BaseException:
+                    store.conn.close()
+                    raise
+                cls._instances[key] = store
+            return store
+
+    def close(self) -> None:
+        key = str(self.path.resolve())
+        with self._instances_lock:
+            if self._instances.get(key) is self:
+                del self._instances[key]
+        try:
+            self.conn.close()
+        except duckdb.Error:
+            pass
+
+    @classmethod
+    def close_all(cls) -> None:
+        for store in list(cls._instances.values()):
+            store.close()
+
+    def _lock_error(self, exc: Exception) -> CuratorError:
+        text = str(exc)
+        m = _LOCK_RE.search(text)
+        if not m:
+            return CuratorError(f"cannot open database {self.path}: {text}")
+        who = _describe_pid(int(m.group("pid")))
+        return DatabaseLocked(
+            f"database {self.path} is in use by another process, {who}. "
+            f"If that is `curator serve`, use the running app or its API "
+            f"(set CURATOR_API_TOKEN and the CLI talks to the server); otherwise stop that "
+            f"process and try again."
+        )
+
+    # ------------------------------------------------------------------ units of work
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh cursor for one unit of work (use it from one thread only)."""
+        return self.conn.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN ... COMMIT; ROLLBACK when the block raises."""
+        cur = self.conn.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK")
+            finally:
+                cur.close()
+            raise
+        else:
+            try:
+                cur.execute("COMMIT")
+            except BaseException:
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+            finally:
+                cur.close()
+
+    @contextmanager
+    def locked_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``transaction()`` under the process-wide write lock (read-modify-write steps)."""
+        with self.write_lock:
+            with self.transaction() as cur:
+                yield cur
+
+    # ------------------------------------------------------------------ migrations
+    def applied_migrations(self) -> list[str]:
+        cur = self.cursor()
+        exists = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        return [r[0] for r in cur.execute("SELECT name FROM _migrations ORDER BY name").fetchall()]
+
+    def pending_migrations(self) -> list[str]:
+        applied = set(self.applied_migrations())
+        return [m.name for m in MIGRATIONS if m.name not in applied]
+
+    def _check_version(self, *, migrate: bool) -> None:
+        known = {m.name for m in MIGRATIONS}
+        applied = self.applied_migrations()
+        unknown = [name for name in applied if name not in known]
+        if unknown:
+            raise SchemaTooNew(
+                f"database {self.path} was written by a newer version of curator "
+                f"(it has migration {unknown[-1]!r}, which this version does not know). "
+                f"Upgrade curator (pip install -U curator) to open it."
+            )
+        if self.pending_migrations():
+            if migrate:
+                self.migrate()
+            elif applied:
+                raise CuratorError(
+                    f"database {self.path} needs migrating: run `curator init` first."
+                )
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations, each in one transaction with the row that records it."""
+        cur = self.cursor()
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations ("
+            " name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        done: list[str] = []
+        applied = set(self.applied_migrations())
+        for m in MIGRATIONS:
+            if m.name in applied:
+                continue
+            with self.transaction() as tx:
+                tx.execute(m.sql)
+                tx.execute("INSERT INTO _migrations (name) VALUES (?)", [m.name])
+                if m.name == MIGRATIONS[0].name:
+                    tx.execute(
+                        "INSERT INTO meta VALUES ('database_id', ?)", [str(uuid.uuid4())]
+                    )
+            done.append(m.name)
+        return done
+
+    # ------------------------------------------------------------------ identity
+    def database_id(self) -> str:
+        row = self.cursor().execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
+        return row[0] if row else ""
