@@ -61,7 +61,9 @@ class Store:
         self.read_only = read_only
         self.write_lock = threading.RLock()
         try:
-            self.conn = duckdb.connect(str(self.path), read_only=read_only)
+            self.conn = duckdb.connect(
+                str(self.path), read_only=read_only, config={"TimeZone": "UTC"}
+            )
         except duckdb.IOException as exc:
             raise self._lock_error(exc) from None
         except duckdb.Error as exc:
