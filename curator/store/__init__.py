@@ -61,9 +61,7 @@ class Store:
         self.read_only = read_only
         self.write_lock = threading.RLock()
         try:
-            self.conn = duckdb.connect(
-                str(self.path), read_only=read_only, config={"TimeZone": "UTC"}
-            )
+            self.conn = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             raise self._lock_error(exc) from None
         except duckdb.Error as exc:
