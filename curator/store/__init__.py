@@ -60,6 +60,7 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         self.write_lock = threading.RLock()
+        self._generations: dict[int, int] = {}
         try:
             self.conn = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -206,6 +207,16 @@ class Store:
                     )
             done.append(m.name)
         return done
+
+    # ------------------------------------------------------------------ change signals
+    def notify_changed(self, project_id: int) -> None:
+        """Tell in-process caches (the annotation queue) that a project's items or answers
+        changed outside their own write path (imports, bulk annotation imports)."""
+        with self.write_lock:
+            self._generations[project_id] = self._generations.get(project_id, 0) + 1
+
+    def generation(self, project_id: int) -> int:
+        return self._generations.get(project_id, 0)
 
     # ------------------------------------------------------------------ identity
     def database_id(self) -> str:

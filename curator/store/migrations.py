@@ -135,15 +135,6 @@ CREATE TABLE annotations (
 CREATE INDEX annotations_item ON annotations (item_id);
 CREATE INDEX annotations_project_user ON annotations (project_id, user_id);
 
--- Queue claims: an open slot held by an annotator until answered or expired.
-CREATE TABLE claims (
-    item_id BIGINT NOT NULL,
-    user_id BIGINT NOT NULL,
-    project_id BIGINT NOT NULL,
-    claimed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (item_id, user_id)
-);
-
 -- Lead decisions. Newest row per item wins and overrides the settle rule.
 CREATE TABLE adjudications (
     id BIGINT PRIMARY KEY DEFAULT nextval('seq_adjudications'),
