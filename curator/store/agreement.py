@@ -28,6 +28,8 @@ __all__ = [
     "new_prefix",
     "prepare",
     "drop",
+    "drop_table",
+    "count_rows",
     "duplicate_answers",
     "overall",
     "fleiss",
@@ -107,6 +109,14 @@ def prepare(cur: Cursor, relation: str, prefix: str, *, where: str = "",
 def drop(cur: Cursor, prefix: str) -> None:
     for suffix in ("a", "iv", "i", "conf", "gold"):
         cur.execute(f"DROP TABLE IF EXISTS {prefix}_{suffix}")
+
+
+def drop_table(cur: Cursor, name: str) -> None:
+    cur.execute(f"DROP TABLE IF EXISTS {check_relation(name)}")
+
+
+def count_rows(cur: Cursor, name: str) -> int:
+    return int(cur.execute(f"SELECT count(*) FROM {check_relation(name)}").fetchone()[0])
 
 
 def duplicate_answers(cur: Cursor, relation: str) -> tuple[Any, Any, int] | None:
@@ -416,7 +426,8 @@ def status_counts(cur: Cursor, project_id: int, rule: tuple[str, int, int]) -> t
               count(*) FILTER (WHERE status = 'disagreement'),
               count(*) FILTER (WHERE status = 'pending'),
               count(*) FILTER (WHERE any_unsure),
-              count(*) FILTER (WHERE any_unsure AND how IS DISTINCT FROM 'adjudicated'),
+              count(*) FILTER (WHERE how IS DISTINCT FROM 'adjudicated'
+                                  AND (status = 'disagreement' OR any_unsure)),
               count(*) FILTER (WHERE n_answers = 0)
         FROM ({status_sql(*rule)})""",
         {"project_id": project_id},
