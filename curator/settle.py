@@ -225,7 +225,7 @@ def status_counts(cur: Cursor, project_id: int, rule: Any = None) -> SettleCount
 def review_queue(cur: Cursor, project_id: int, rule: Any = None, *, limit: int | None = None,
                  offset: int = 0) -> list[ReviewEntry]:
     """Items for a lead to settle: disagreements first (most answers first, then item id), then
-    items with an "unsure" flag. Adjudicated items leave the queue."""
+    items with an "unsure" flag (by item id). Adjudicated items leave the queue."""
     r = _rule(cur, project_id, rule)
     if limit is not None and limit < 0 or offset < 0:
         raise InvalidInput("review queue limit and offset must not be negative")

@@ -287,7 +287,7 @@ def project_rule_json(cur: Cursor, project_id: int) -> str | None:
 
 def project_labels(cur: Cursor, project_id: int) -> list[str]:
     row = cur.execute(
-        "SELECT list_transform(CAST(labels AS JSON[]), x -> x->>'name') FROM projects WHERE id = ?",
+        "SELECT list_transform(CAST(labels AS JSON[]), lambda x: x->>'name') FROM projects WHERE id = ?",
         [project_id],
     ).fetchone()
     return [x for x in (row[0] if row and row[0] else []) if x is not None]
@@ -436,14 +436,16 @@ def status_counts(cur: Cursor, project_id: int, rule: tuple[str, int, int]) -> t
 
 def review_rows(cur: Cursor, project_id: int, rule: tuple[str, int, int],
                 limit: int | None, offset: int) -> list[tuple[Any, ...]]:
-    """Disagreements first (most answers first), then unsure flags; adjudicated items are out."""
+    """Disagreements first (most answers first, then item id), then unsure flags (item id);
+    adjudicated items are out."""
     lim = f"LIMIT {int(limit)}" if limit is not None else ""
     return cur.execute(
         f"""SELECT CASE WHEN status = 'disagreement' THEN 'disagreement' ELSE 'unsure' END AS reason,
                {_STATUS_COLS}
         FROM ({status_sql(*rule)})
         WHERE how IS DISTINCT FROM 'adjudicated' AND (status = 'disagreement' OR any_unsure)
-        ORDER BY (status = 'disagreement') DESC, n_answers DESC, item_id
+        ORDER BY (status = 'disagreement') DESC,
+                 CASE WHEN status = 'disagreement' THEN n_answers END DESC NULLS LAST, item_id
         {lim} OFFSET {int(offset)}""",
         {"project_id": project_id},
     ).fetchall()
