@@ -241,8 +241,8 @@ def read_manifest(export_dir: str | Path) -> tuple[dict[str, Any], str]:
     return manifest, str(digest)
 
 
-def _basic_check(path: Path, kind: str) -> list[RowError]:
-    """Structural checks the provider would fail the job for (JSON, shape, >= 10 lines)."""
+def _basic_check(path: Path, kind: str, min_examples: int) -> list[RowError]:
+    """Structural checks the provider would fail the job for (JSON, shape, enough lines)."""
     errors: list[RowError] = []
     n = 0
     with path.open("rb") as fh:
@@ -268,32 +268,37 @@ def _basic_check(path: Path, kind: str) -> list[RowError]:
                     if not (isinstance(obj.get(key), list) and len(obj[key]) == 1):
                         errors.append(RowError(lineno, key,
                                                "expected a list with one assistant message"))
-    if n < MIN_EXAMPLES:
+    if n < min_examples:
         errors.append(RowError(None, None, f"{n} example(s); fine-tuning needs at least "
-                                           f"{MIN_EXAMPLES}"))
+                                           f"{min_examples}"))
     return errors
 
 
 def _validate(path: Path, kind: str, model: str, role: str) -> list[str]:
-    """Re-validate an export file; raises InvalidInput, returns warnings."""
-    errors = _basic_check(path, kind)
+    """Re-validate an export file with ``curator.validate`` (structural checks only when that
+    module is not available); raises InvalidInput, returns warnings."""
+    try:
+        from curator.validate import validate_file
+    except ImportError:
+        validate_file = None
     warnings: list[str] = []
-    if not errors:
+    if validate_file is None:
+        errors = _basic_check(path, kind, MIN_EXAMPLES if role == "train" else 1)
+    else:
         try:
-            from curator.validate import validate_file
-        except ImportError:
-            validate_file = None
-        if validate_file is not None:
-            result = validate_file(path, kind, model)
-            found = (result.get("errors") if isinstance(result, dict)
-                     else getattr(result, "errors", None)) or []
-            for e in found:
-                errors.append(e if isinstance(e, RowError) else RowError(None, None, str(e)))
-            warns = (result.get("warnings") if isinstance(result, dict)
-                     else getattr(result, "warnings", None)) or []
-            warnings.extend(f"{role}: {w}" for w in warns)
+            from curator.models import get_model
+            get_model(model)
+            known: str | None = model
+        except (ImportError, CuratorError):
+            known = None  # a model curator has no table entry for: the provider decides
+        report = validate_file(path, kind, known, min_examples=MIN_EXAMPLES if role == "train"
+                               else 1)
+        errors = [RowError(e.line, e.field or None, e.message) for e in report.errors]
+        warnings = [f"{role}: {w}" for w in report.warnings]
+        if report.n_errors > len(errors):
+            errors.append(RowError(None, None, f"{report.n_errors - len(errors)} more errors"))
     if errors:
-        raise InvalidInput(f"{role} file fails validation; fix the export and export again",
+        raise InvalidInput(f"{role} file fails validation; fix the data and export again",
                            errors, file=str(path))
     return warnings
 

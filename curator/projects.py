@@ -200,6 +200,7 @@ def update_project(store: Store, actor: Actor, name_or_id: str | int, *, labels:
         sql.update_project(cur, project.id, f)
         if members is not None:
             sql.set_members(cur, project.id, _member_ids(cur, members))
+    store.notify_changed(project.id, "config")
     return get_project(store, project.id)
 
 
@@ -243,7 +244,7 @@ def list_projects(store: Store, actor: Actor | None = None) -> list[Project]:
 def check_annotator_access(store: Store, actor: Actor, project: Project) -> None:
     """Annotators may work only on projects they are assigned to (or open projects)."""
     require(actor, "annotate")
-    if actor.role == "annotator" and not sql.is_member(store.cursor(), project.id, actor.id):
+    if actor.role == "annotator" and project.members and actor.name not in project.members:
         raise PermissionDenied(f"{actor.name} is not assigned to project {project.name!r}")
 
 

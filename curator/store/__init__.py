@@ -60,7 +60,7 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         self.write_lock = threading.RLock()
-        self._generations: dict[int, int] = {}
+        self._generations: dict[tuple[int, str], int] = {}
         try:
             self.conn = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -209,14 +209,16 @@ class Store:
         return done
 
     # ------------------------------------------------------------------ change signals
-    def notify_changed(self, project_id: int) -> None:
-        """Tell in-process caches (the annotation queue) that a project's items or answers
-        changed outside their own write path (imports, bulk annotation imports)."""
+    def notify_changed(self, project_id: int, what: str = "data") -> None:
+        """Tell in-process caches that a project changed outside their own write path:
+        ``what="data"`` for items or answers (imports, bulk annotation imports),
+        ``what="config"`` for the project's settings (labels, overlap, members)."""
         with self.write_lock:
-            self._generations[project_id] = self._generations.get(project_id, 0) + 1
+            key = (project_id, what)
+            self._generations[key] = self._generations.get(key, 0) + 1
 
-    def generation(self, project_id: int) -> int:
-        return self._generations.get(project_id, 0)
+    def generation(self, project_id: int, what: str = "data") -> int:
+        return self._generations.get((project_id, what), 0)
 
     # ------------------------------------------------------------------ identity
     def database_id(self) -> str:

@@ -1,0 +1,405 @@
+"""Find and mask personal data and secrets in free text (import-time PII scan).
+
+Kinds (``PII_KINDS``) and their masks (``MASKS``):
+
+- ``email``  -> ``[EMAIL]``   local@domain.tld
+- ``phone``  -> ``[PHONE]``   international (+CC or 00CC), North American, trunk-0 national
+  formats, or any 7-15 digit run right after a phone word ("call", "tel", "mobile", ...).
+  Dates, amounts, and numbers right after an order/invoice/ticket/account word are left alone.
+- ``card``   -> ``[CARD]``    13-19 digits (spaces or dashes allowed) starting with 2-6 that
+  pass the Luhn check; a number that fails Luhn is not masked.
+- ``iban``   -> ``[IBAN]``    country code with its registered IBAN length, mod-97 == 1
+  (ISO 13616), grouped in fours or written solid, any letter case.
+- ``ip``     -> ``[IP]``      IPv4 (dotted quad, octets <= 255) and IPv6 (validated by
+  ``ipaddress``; must contain a decimal digit so words like ``dead::beef`` stay).
+- ``secret`` -> ``[SECRET]``  in URLs: the userinfo of ``scheme://user:pass@host``, and the
+  values of query/fragment parameters such as ``token=``, ``api_key=``, ``sig=`` (see
+  ``SECRET_PARAMS``). The rest of the URL is kept.
+
+When two findings overlap the earlier kind in the order secret, email, iban, card, ip, phone
+wins. Everything is deterministic and pure Python (``re``); ``mask_batch`` first runs one
+cheap pre-filter per row and only fully scans rows that have a candidate (an ``@``, a ``=``,
+a colon pair, or a run of 7+ digit characters), which is what makes it fast on tickets.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "PII_KINDS",
+    "MASKS",
+    "SECRET_PARAMS",
+    "PiiHit",
+    "scan_text",
+    "mask_text",
+    "mask_batch",
+    "luhn_ok",
+    "iban_ok",
+]
+
+#: Kinds in overlap-priority order (an earlier kind wins a tie over the same characters).
+PII_KINDS: tuple[str, ...] = ("secret", "email", "iban", "card", "ip", "phone")
+MASKS: dict[str, str] = {
+    "email": "[EMAIL]",
+    "phone": "[PHONE]",
+    "card": "[CARD]",
+    "iban": "[IBAN]",
+    "ip": "[IP]",
+    "secret": "[SECRET]",
+}
+#: URL query/fragment parameter names whose values are masked (case-insensitive).
+SECRET_PARAMS: tuple[str, ...] = (
+    "access_token", "refresh_token", "id_token", "auth_token", "token", "api_key", "api-key",
+    "apikey", "key", "client_secret", "secret", "password", "passwd", "pwd", "pass", "sig",
+    "signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "session_id",
+    "sessionid", "sid", "auth", "code",
+)
+
+_PRIORITY = {k: i for i, k in enumerate(PII_KINDS)}
+
+
+@dataclass(frozen=True)
+class PiiHit:
+    """One finding: ``text[start:end]`` is replaced by ``MASKS[kind]``."""
+
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+# --------------------------------------------------------------------------------------------
+# Checksums
+# --------------------------------------------------------------------------------------------
+
+def luhn_ok(digits: str) -> bool:
+    """Luhn (mod 10) check of a string of decimal digits."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i & 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# ISO 13616 registry: country -> total IBAN length.
+_IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28,
+    "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22,
+    "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
+    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
+    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}
+
+
+def iban_ok(iban: str) -> bool:
+    """ISO 13616 check: known country, its registered length, and mod-97 == 1.
+
+    Spaces and dashes are ignored; letters may be any case.
+    """
+    s = iban.replace(" ", "").replace("-", "").upper()
+    if _IBAN_LENGTHS.get(s[:2]) != len(s) or not s[2:4].isdigit() or not s.isalnum() or not s.isascii():
+        return False
+    rearranged = s[4:] + s[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Detectors: each returns hits on the original text
+# --------------------------------------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+\-/])[\w.%+\-]{1,64}@(?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}\b"
+)
+# scheme://userinfo@ ; group 1 is the userinfo.
+_URL_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@\[\]]+)@")
+_SECRET_VALUE_END = r"[^&#\s\"'<>]*[^&#\s\"'<>.,;:!?)\]]"
+_QUERY_SECRET = re.compile(
+    r"(?i)[?&;#](?:" + "|".join(re.escape(p) for p in sorted(SECRET_PARAMS, key=len, reverse=True))
+    + r")=(?!\[SECRET\])(" + _SECRET_VALUE_END + ")"
+)
+_TOKENISH = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.~]{16,}")
+
+
+def _find_secrets(text: str, out: list[PiiHit]) -> None:
+    if "://" in text:
+        for m in _URL_USERINFO.finditer(text):
+            info = m.group(1)
+            # user:password, or a lone user part that looks like an access token.
+            if (":" in info and not info.endswith(":")) or _TOKENISH.fullmatch(info):
+                if info != MASKS["secret"]:
+                    out.append(PiiHit("secret", m.start(1), m.end(1), info))
+    if "=" in text:
+        for m in _QUERY_SECRET.finditer(text):
+            out.append(PiiHit("secret", m.start(1), m.end(1), m.group(1)))
+
+
+def _find_emails(text: str, out: list[PiiHit]) -> None:
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            out.append(PiiHit("email", m.start(), m.end(), m.group()))
+
+
+_IBAN_CAND = re.compile(r"(?<![\w\-])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}")
+
+
+def _find_ibans(text: str, out: list[PiiHit]) -> None:
+    for m in _IBAN_CAND.finditer(text):
+        s = m.group()
+        need = _IBAN_LENGTHS.get(s[:2].upper())
+        if need is None:
+            continue
+        # Walk to the ``need``-th alphanumeric: the candidate may have swallowed a next word.
+        count = 0
+        end = -1
+        for i, ch in enumerate(s):
+            if ch.isalnum():
+                count += 1
+                if count == need:
+                    end = i + 1
+                    break
+        if end < 0:
+            continue
+        stop = m.start() + end
+        if stop < len(text) and text[stop].isalnum():
+            continue  # IBAN would end in the middle of a word
+        cand = s[:end]
+        if iban_ok(cand):
+            out.append(PiiHit("iban", m.start(), stop, cand))
+
+
+_CARD_CAND = re.compile(r"(?<![\d\-.,/])\d(?:[ \-]?\d){12,22}(?![\d\-]|[.,/]\d)")
+_SEP = re.compile(r"[ \-]")
+
+
+def _find_cards(text: str, out: list[PiiHit]) -> None:
+    for m in _CARD_CAND.finditer(text):
+        s = m.group()
+        groups = _SEP.split(s)
+        # Longest prefix of whole digit groups that is a Luhn-valid card number (the candidate
+        # can carry trailing digits such as "... 1111 2 times").
+        for n in range(len(groups), 0, -1):
+            digits = "".join(groups[:n])
+            if len(digits) < 13:
+                break
+            if len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits):
+                length = sum(len(g) for g in groups[:n]) + (n - 1)
+                out.append(PiiHit("card", m.start(), m.start() + length, s[:length]))
+                break
+
+
+_OCT = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\w.]){_OCT}(?:\.{_OCT}){{3}}(?!\.?\d|\w)")
+_IPV6_CAND = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:])"
+)
+_DIGIT = re.compile(r"\d")
+_VERSION_BEFORE = re.compile(r"(?i)\b(?:version|ver|v|build|release|firmware|fw)\.?\s*$")
+
+
+def _find_ips(text: str, out: list[PiiHit]) -> None:
+    if "." in text:
+        for m in _IPV4.finditer(text):
+            if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+                continue  # "version 1.2.3.4" is a version number, not an address
+            out.append(PiiHit("ip", m.start(), m.end(), m.group()))
+    if text.count(":") >= 2:
+        for m in _IPV6_CAND.finditer(text):
+            s = m.group()
+            if not _DIGIT.search(s) or s.count(":") < 2:
+                continue
+            try:
+                ipaddress.IPv6Address(s)
+            except ValueError:
+                continue
+            out.append(PiiHit("ip", m.start(), m.end(), s))
+
+
+_PHONE_CAND = re.compile(
+    r"(?<![\w+#/.,\-:])(?:\+|\(\+?(?=\d))?\d(?:[ .\-()/]{0,2}\d){6,18}(?![\w/]|[.,\-]\d)"
+)
+_DATE_ONLY = re.compile(
+    r"(?:\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(?:\d{4}|\d{2}))(?:[ T]\d{1,2})?"
+)
+_NANP = re.compile(r"(?:1[ .\-]?)?(?:\(([2-9]\d\d)\)[ .\-]?|([2-9]\d\d)[ .\-])\d{3}[ .\-]\d{4}")
+_CONTEXT = re.compile(
+    r"(?P<pos>\b(?:call|calls|called|calling|phone|tel|telephone|mobile|mob|cell|cellphone|whatsapp"
+    r"|sms|text|fax|reach|contact|number|ring|hotline)\b)"
+    r"|(?P<neg>\b(?:order|orders|invoice|inv|ticket|ref|reference|tracking|account|acct|case|sku"
+    r"|serial|item|id|po|transaction|txn|confirmation|booking|reservation|receipt|member|policy"
+    r"|model|part|version|build|zip|postcode|code|pin|otp|amount|total|price|qty|quantity)\b"
+    r"|[#№$€£¥])",
+    re.IGNORECASE,
+)
+_PHONE_SEPS = re.compile(r"[ .\-()/]")
+
+
+def _phone_context(text: str, start: int) -> str | None:
+    """'pos' or 'neg' for the nearest cue word in the 32 chars before ``start``, else None."""
+    window = text[max(0, start - 32):start]
+    cut = max(window.rfind(c) for c in ";!?\n")
+    cut = max(cut, window.rfind(". "))
+    if cut >= 0:
+        window = window[cut + 1:]
+    last = None
+    for m in _CONTEXT.finditer(window):
+        last = m.lastgroup
+    return last
+
+
+def _is_phone(s: str, text: str, start: int) -> bool:
+    n_digits = sum(ch.isdigit() for ch in s)
+    if s.startswith("+") or s.startswith("(+"):
+        return 8 <= n_digits <= 15
+    if _DATE_ONLY.fullmatch(s):
+        return False
+    ctx = _phone_context(text, start)
+    if ctx == "neg":
+        return False
+    if ctx == "pos":
+        return 7 <= n_digits <= 15
+    has_sep = _PHONE_SEPS.search(s) is not None
+    if s.startswith("00") and has_sep:
+        return 10 <= n_digits <= 17
+    if _NANP.fullmatch(s):
+        return True
+    body = s.lstrip("(")
+    if body.startswith("0") and not body.startswith("00") and has_sep:
+        return 9 <= n_digits <= 12
+    return False
+
+
+def _find_phones(text: str, out: list[PiiHit]) -> None:
+    for m in _PHONE_CAND.finditer(text):
+        s = m.group()
+        if _is_phone(s, text, m.start()):
+            out.append(PiiHit("phone", m.start(), m.end(), s))
+
+
+_DETECTORS = (_find_secrets, _find_emails, _find_ibans, _find_cards, _find_ips, _find_phones)
+
+# Rows that do not match this cannot contain any finding (every detector needs one of these).
+_PREFILTER = re.compile(r"[@=]|:[0-9A-Fa-f:]|\d(?:[ \t.\-()/+]{0,2}\d){6}|[A-Za-z]{2}\d\d")
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+def scan_text(text: str) -> list[PiiHit]:
+    """All findings in ``text``, in text order, without overlaps (see module doc for priority)."""
+    if not text or _PREFILTER.search(text) is None:
+        return []
+    return _scan(text)
+
+
+def _scan(text: str) -> list[PiiHit]:
+    raw: list[PiiHit] = []
+    for detect in _DETECTORS:
+        detect(text, raw)
+    if not raw:
+        return raw
+    if len(raw) == 1:
+        return raw
+    raw.sort(key=lambda h: (_PRIORITY[h.kind], h.start))
+    taken: list[PiiHit] = []
+    for h in raw:
+        if all(h.end <= t.start or h.start >= t.end for t in taken):
+            taken.append(h)
+    taken.sort(key=lambda h: h.start)
+    return taken
+
+
+def _apply(text: str, hits: Sequence[PiiHit]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for h in hits:
+        parts.append(text[pos:h.start])
+        parts.append(MASKS[h.kind])
+        pos = h.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def mask_text(text: str) -> tuple[str, dict[str, int]]:
+    """Mask every finding in ``text``.
+
+    Returns ``(masked, counts)`` where ``counts`` maps kind -> number masked and holds only
+    the kinds found (an empty dict means the text was clean and is returned unchanged).
+    """
+    hits = scan_text(text)
+    if not hits:
+        return text, {}
+    counts: dict[str, int] = {}
+    for h in hits:
+        counts[h.kind] = counts.get(h.kind, 0) + 1
+    return _apply(text, hits), counts
+
+
+def _snippet(text: str, start: int, end: int, ctx: int) -> str:
+    a = max(0, start - ctx)
+    b = min(len(text), end + ctx)
+    return ("…" if a > 0 else "") + text[a:b] + ("…" if b < len(text) else "")
+
+
+def _as_list(texts: Any) -> list[str | None]:
+    if isinstance(texts, list):
+        return texts
+    to_pylist = getattr(texts, "to_pylist", None)
+    if to_pylist is not None:  # pyarrow Array / ChunkedArray
+        return to_pylist()
+    if isinstance(texts, Iterable):
+        return list(texts)
+    raise TypeError(f"mask_batch expects a list of strings or a pyarrow array, got {type(texts).__name__}")
+
+
+def mask_batch(
+    texts: list[str | None] | Any,
+    max_examples: int = 20,
+    context: int = 24,
+) -> tuple[list[str | None], dict[str, int], list[tuple[int, str, str, str]]]:
+    """Mask a whole column: a list of strings or a pyarrow string array (None stays None).
+
+    Returns ``(masked, counts_total, examples)``:
+
+    - ``masked``: list of the same length, the original object where nothing was found;
+    - ``counts_total``: every kind in ``PII_KINDS`` -> number masked in the batch;
+    - ``examples``: up to ``max_examples`` tuples ``(row_index, kind, original_snippet,
+      masked_snippet)``, the first findings in row order, each with ``context`` characters
+      around the finding, for an import preview.
+    """
+    rows = _as_list(texts)
+    counts = {k: 0 for k in PII_KINDS}
+    examples: list[tuple[int, str, str, str]] = []
+    out: list[str | None] = list(rows)
+    prefilter = _PREFILTER.search
+    for i, text in enumerate(rows):
+        if not text or prefilter(text) is None:
+            continue
+        hits = _scan(text)
+        if not hits:
+            continue
+        masked = _apply(text, hits)
+        out[i] = masked
+        shift = 0  # offset of masked text relative to the original, before the current hit
+        for h in hits:
+            counts[h.kind] += 1
+            if len(examples) < max_examples:
+                m_start = h.start + shift
+                m_end = m_start + len(MASKS[h.kind])
+                examples.append((i, h.kind, _snippet(text, h.start, h.end, context),
+                                 _snippet(masked, m_start, m_end, context)))
+            shift += len(MASKS[h.kind]) - (h.end - h.start)
+    return out, counts, examples

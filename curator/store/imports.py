@@ -1,0 +1,694 @@
+"""SQL for imports: reading files into temporary tables, validating and deduplicating rows,
+and the one-transaction insert of the import row, items, near-duplicate flags and answers.
+
+Temporary tables live on the cursor (a DuckDB connection) that runs the import, so the
+whole pipeline must use one cursor. Names used here:
+
+* ``_imp_raw``    the file as read (CSV/XLSX: one VARCHAR column per header; JSON: ``j``)
+* ``_imp_perr``   parse errors found while reading (``_row``, ``col``, ``message``)
+* ``_imp_stage``  one row per record, mapped: text, external_id, metadata, candidates, error
+* ``_imp_ans``    answers carried by the file (SFT assistant turn, DPO preference, Label Studio)
+* ``_imp_ids``    ``_row`` -> new ``items.id`` after the insert
+"""
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any, Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+from duckdb import DuckDBPyConnection as Cursor
+
+__all__ = [
+    "MAX_TEXT_CHARS", "MAX_ID_CHARS", "MAX_METADATA_CHARS", "MAX_LINE_BYTES",
+    "normalize_text", "register_functions", "drop_temp", "read_csv_raw", "csv_rejects",
+    "read_lines_raw", "read_json_array_raw", "read_parquet_raw", "parquet_columns",
+    "create_table_from_arrow", "append_arrow", "raw_columns", "json_columns", "count_rows",
+    "sql_ident", "sql_str", "build_stage", "STAGE_COLUMNS", "stage_errors",
+    "stage_rows", "stage_texts", "replace_texts", "finalize_stage", "mark_project_duplicates",
+    "duplicate_counts", "project_items_for_neardup", "insert_import", "insert_items",
+    "new_item_texts", "insert_near_duplicates", "insert_answers", "answers_counts",
+    "items_by_external_id", "insert_annotations_bulk", "table_counts", "import_rows",
+    "value_sql", "text_sql", "metadata_sql", "type_checks", "drop_metadata_key", "write_rejects",
+    "valid_new_rows", "existing_items", "row_item_ids", "answer_annotators", "user_ids",
+    "validate_external_ids_in_project", "create_perr", "add_parse_errors", "sniff_csv",
+    "map_rows_after_rejects", "lines_to_json", "create_empty_stage", "insert_import",
+    "set_import_report", "ANSWER_COLUMNS",
+]
+
+MAX_TEXT_CHARS = 100_000       # item text (and each candidate reply)
+MAX_ID_CHARS = 200             # external_id
+MAX_METADATA_CHARS = 100_000   # the metadata JSON object, serialized
+MAX_LINE_BYTES = 16 * 1024 * 1024  # one CSV record / JSONL line as the parser sees it
+
+# Characters Python's str.isspace() accepts in ASCII; the ASCII fast path in SQL must
+# collapse exactly these so that it agrees with ``normalize_text``.
+_ASCII_WS_RE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
+
+
+def normalize_text(text: str) -> str:
+    """The dedup key's input: NFKC, casefold, whitespace runs collapsed to one space, trimmed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _normalize_arrow(arr: pa.Array) -> pa.Array:
+    return pa.array(
+        [None if s is None else normalize_text(s) for s in arr.to_pylist()], type=pa.string()
+    )
+
+
+def register_functions(cur: Cursor) -> None:
+    """Register ``curator_norm(text)`` (Python NFKC+casefold, used for non-ASCII text only)."""
+    try:
+        cur.create_function(
+            "curator_norm", _normalize_arrow, ["VARCHAR"], "VARCHAR", type="arrow",
+            side_effects=False,
+        )
+    except duckdb.Error as exc:  # already registered on this database instance
+        if "already exists" not in str(exc):
+            raise
+
+
+def _norm_sql(expr: str) -> str:
+    """SQL for ``normalize_text(expr)``: pure SQL when ASCII, the Python function otherwise."""
+    return (
+        f"CASE WHEN strlen({expr}) = length({expr}) "
+        f"THEN trim(lower(regexp_replace({expr}, '{_ASCII_WS_RE}', ' ', 'g')), ' ') "
+        f"ELSE curator_norm({expr}) END"
+    )
+
+
+def sql_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _json_path(key: str) -> str:
+    return sql_str('$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+
+# ---------------------------------------------------------------------------- temp tables
+TEMP_TABLES = ("_imp_raw", "_imp_perr", "_imp_stage", "_imp_stage2", "_imp_ans", "_imp_ids",
+               "_imp_rowmap", "_imp_rej", "_imp_rejscan", "_imp_lines", "_imp_arr", "_ann_items")
+
+
+def drop_temp(cur: Cursor) -> None:
+    for t in TEMP_TABLES:
+        cur.execute(f"DROP TABLE IF EXISTS temp.{t}")
+
+
+def count_rows(cur: Cursor, table: str, where: str = "true") -> int:
+    return cur.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
+
+
+def create_perr(cur: Cursor) -> None:
+    cur.execute("CREATE OR REPLACE TEMP TABLE _imp_perr (_row BIGINT, col VARCHAR, message VARCHAR)")
+
+
+def add_parse_errors(cur: Cursor, errors: Iterable[tuple[int, str | None, str]]) -> None:
+    rows = [list(e) for e in errors]
+    if rows:
+        cur.executemany("INSERT INTO _imp_perr VALUES (?, ?, ?)", rows)
+
+
+# ---------------------------------------------------------------------------- readers
+def _csv_options(delimiter: str | None, header: bool, columns: dict[str, str] | None = None,
+                 lines: bool = False) -> str:
+    opts = [
+        f"header={'true' if header else 'false'}",
+        "store_rejects=true", "rejects_table='_imp_rej'", "rejects_scan='_imp_rejscan'",
+        f"max_line_size={MAX_LINE_BYTES}", "encoding='utf-8'",
+    ]
+    if lines:
+        opts += [r"delim=E'\x01'", "quote=''", "escape=''", "new_line='\\n'",
+                 "strict_mode=false", "auto_detect=false", "columns={'line': 'VARCHAR'}"]
+    else:
+        opts += ["all_varchar=true", "quote='\"'", "escape='\"'", "strict_mode=true",
+                 "null_padding=false"]
+        if delimiter is not None:
+            opts.append(f"delim={sql_str(delimiter)}")
+    return ", ".join(opts)
+
+
+def read_csv_raw(cur: Cursor, path: str, *, delimiter: str | None, limit: int | None = None) -> None:
+    """CSV/TSV -> ``_imp_raw`` (all VARCHAR, header required). Bad records go to ``_imp_rej``."""
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT * FROM "
+        f"read_csv({sql_str(path)}, {_csv_options(delimiter, True)}){lim}"
+    )
+
+
+def sniff_csv(cur: Cursor, path: str, delimiter: str | None) -> dict[str, Any]:
+    """What DuckDB's sniffer sees: delimiter, quote, escape, newline, header."""
+    opts = "sample_size=20480, encoding='utf-8'"
+    if delimiter is not None:
+        opts += f", delim={sql_str(delimiter)}"
+    try:
+        row = cur.execute(
+            f"SELECT Delimiter, Quote, Escape, NewLineDelimiter, HasHeader "
+            f"FROM sniff_csv({sql_str(path)}, {opts})"
+        ).fetchall()[0]
+    except duckdb.Error:
+        return {}
+    return {"delimiter": row[0], "quote": row[1], "escape": row[2], "newline": row[3],
+            "header": bool(row[4])}
+
+
+def csv_rejects(cur: Cursor) -> list[tuple[int, str | None, str, str]]:
+    """(line, column, error_type, message) recorded by the last ``store_rejects`` read."""
+    exists = cur.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_imp_rej' AND temporary"
+    ).fetchall()[0][0]
+    if not exists:
+        return []
+    return cur.execute(
+        "SELECT line, column_name, error_type, error_message FROM _imp_rej ORDER BY line"
+    ).fetchall()
+
+
+def map_rows_after_rejects(cur: Cursor, reject_rows: Sequence[int]) -> None:
+    """``_imp_rowmap(rid, n)``: raw rowid -> record number, skipping rejected record numbers."""
+    good = count_rows(cur, "_imp_raw")
+    total = good + len(set(reject_rows))
+    cur.execute("CREATE OR REPLACE TEMP TABLE _imp_rejrows (n BIGINT)")
+    cur.executemany("INSERT INTO _imp_rejrows VALUES (?)", [[r] for r in sorted(set(reject_rows))])
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_rowmap AS "
+        "SELECT row_number() OVER (ORDER BY n) - 1 AS rid, n FROM range(1, ? + 1) t(n) "
+        "WHERE n NOT IN (SELECT n FROM _imp_rejrows)", [total],
+    )
+    cur.execute("DROP TABLE temp._imp_rejrows")
+
+
+def read_lines_raw(cur: Cursor, path: str, *, limit: int | None = None) -> None:
+    """JSONL -> ``_imp_raw(line)``: one row per physical line (blank lines become NULL)."""
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT line FROM "
+        f"read_csv({sql_str(path)}, {_csv_options(None, False, lines=True)}){lim}"
+    )
+
+
+def lines_to_json(cur: Cursor, row_expr: str, join: str) -> None:
+    """``_imp_raw(line)`` -> ``_imp_raw(_row, j)``, parse errors into ``_imp_perr``."""
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_lines AS SELECT {row_expr} AS _row, line "
+        f"FROM _imp_raw {join}"
+    )
+    cur.execute(
+        "INSERT INTO _imp_perr SELECT _row, NULL, CASE WHEN NOT json_valid(line) "
+        "THEN 'not valid JSON: ' || left(line, 80) "
+        "ELSE 'expected a JSON object, got ' || json_type(line::JSON) END "
+        "FROM _imp_lines WHERE trim(line) <> '' AND (NOT json_valid(line) "
+        "OR json_type(line::JSON) <> 'OBJECT')"
+    )
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT _row, line::JSON AS j FROM _imp_lines "
+        "WHERE trim(line) <> '' AND json_valid(line) AND json_type(line::JSON) = 'OBJECT' "
+        "ORDER BY _row"
+    )
+    cur.execute("DROP TABLE temp._imp_lines")
+
+
+def read_json_array_raw(cur: Cursor, path: str, *, limit: int | None = None) -> None:
+    """A JSON array of objects -> ``_imp_raw(_row, j)``; non-objects go to ``_imp_perr``."""
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_arr AS SELECT json AS j FROM "
+        f"read_json_objects({sql_str(path)}, format='array', maximum_object_size=67108864){lim}"
+    )
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT rowid + 1 AS _row, j FROM _imp_arr"
+    )
+    cur.execute("DROP TABLE temp._imp_arr")
+    cur.execute(
+        "INSERT INTO _imp_perr SELECT _row, NULL, 'expected a JSON object, got ' || json_type(j) "
+        "FROM _imp_raw WHERE json_type(j) <> 'OBJECT'"
+    )
+    cur.execute("DELETE FROM _imp_raw WHERE json_type(j) <> 'OBJECT'")
+
+
+def read_parquet_raw(cur: Cursor, path: str, *, limit: int | None = None) -> None:
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT file_row_number + 1 AS _row, * "
+        f"FROM read_parquet({sql_str(path)}, file_row_number=true){lim}"
+    )
+
+
+def parquet_columns(cur: Cursor) -> dict[str, str]:
+    """Column name -> DuckDB type of ``_imp_raw`` (minus ``_row``)."""
+    rows = cur.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE table_name = '_imp_raw' AND temporary ORDER BY column_index"
+    ).fetchall()
+    return {n: t for n, t in rows if n != "_row"}
+
+
+def raw_columns(cur: Cursor) -> list[str]:
+    return [n for n in parquet_columns(cur)]
+
+
+def json_columns(cur: Cursor, sample: int = 1000) -> list[str]:
+    """Keys seen in the first ``sample`` JSON objects, in first-seen order."""
+    rows = cur.execute(
+        f"SELECT json_keys(j) FROM (SELECT j FROM _imp_raw ORDER BY _row LIMIT {int(sample)})"
+    ).fetchall()
+    seen: dict[str, None] = {}
+    for (keys,) in rows:
+        for k in keys or []:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+def create_table_from_arrow(cur: Cursor, table: str, data: pa.Table) -> None:
+    cur.register("_imp_arrow", data)
+    try:
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _imp_arrow")
+    finally:
+        cur.unregister("_imp_arrow")
+
+
+def append_arrow(cur: Cursor, table: str, data: pa.Table) -> None:
+    cur.register("_imp_arrow", data)
+    try:
+        cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _imp_arrow")
+    finally:
+        cur.unregister("_imp_arrow")
+
+
+# ---------------------------------------------------------------------------- mapping
+def value_sql(kind: str, col: str) -> str:
+    """SQL for column ``col`` of ``_imp_raw`` as text."""
+    if kind == "json":
+        return f"json_extract_string(j, {_json_path(col)})"
+    if kind == "parquet":
+        return f"{sql_ident(col)}::VARCHAR"
+    return sql_ident(col)
+
+
+def text_sql(kind: str, cols: Sequence[str]) -> str:
+    """Several text columns joined with a blank line (empty parts left out)."""
+    if len(cols) == 1:
+        return value_sql(kind, cols[0])
+    parts = ", ".join(f"NULLIF({value_sql(kind, c)}, '')" for c in cols)
+    return f"NULLIF(concat_ws(E'\\n\\n', {parts}), '')"
+
+
+def metadata_sql(kind: str, cols: Sequence[str]) -> str:
+    """A JSON object of the metadata columns (JSON values keep their type)."""
+    if not cols:
+        return "NULL"
+    if kind == "json":
+        pairs = ", ".join(f"{sql_str(c)}, json_extract(j, {_json_path(c)})" for c in cols)
+    else:
+        pairs = ", ".join(f"{sql_str(c)}, {sql_ident(c)}" for c in cols)
+    return f"json_object({pairs})"
+
+
+def type_checks(kind: str, col: str, allowed: Sequence[str], what: str) -> list[tuple[str, str, str]]:
+    """Per-row type checks for JSON sources: (predicate, column, message)."""
+    if kind != "json":
+        return []
+    t = f"json_type(j, {_json_path(col)})"
+    allowed_sql = ", ".join(sql_str(a) for a in (*allowed, "NULL"))
+    return [(f"{t} NOT IN ({allowed_sql})", col,
+             f"'{col} must be {what}, got ' || lower({t})")]
+
+
+def drop_metadata_key(cur: Cursor, key: str) -> None:
+    """Remove ``key`` from every staged metadata object (NULL when nothing is left)."""
+    cur.execute(
+        "UPDATE _imp_stage SET metadata = NULLIF(json_merge_patch(metadata, json_object(?, NULL))::VARCHAR, '{}') "
+        "WHERE metadata IS NOT NULL", [key],
+    )
+
+
+def write_rejects(cur: Cursor, path: str, *, jsonl: bool) -> int:
+    """Write the rejected rows (row, column, reason) to ``path`` as CSV or JSONL."""
+    fmt = "FORMAT json" if jsonl else "FORMAT csv, HEADER true"
+    cur.execute(
+        f"COPY (SELECT _row AS row, err_col AS column, err AS reason FROM _imp_stage "
+        f"WHERE err IS NOT NULL ORDER BY _row) TO {sql_str(path)} ({fmt})"
+    )
+    return count_rows(cur, "_imp_stage", "err IS NOT NULL")
+
+
+def valid_new_rows(cur: Cursor) -> tuple[list[int], list[str]]:
+    """(_row, text) of the rows that would become items, in file order."""
+    rows = cur.execute(
+        "SELECT _row, text FROM _imp_stage WHERE err IS NULL AND dup IS NULL ORDER BY _row"
+    ).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def existing_items(cur: Cursor, project_id: int) -> tuple[list[int], list[str]]:
+    rows = cur.execute(
+        "SELECT id, text FROM items WHERE project_id = ? ORDER BY id", [project_id]
+    ).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def row_item_ids(cur: Cursor) -> dict[int, int]:
+    return dict(cur.execute("SELECT _row, id FROM _imp_ids").fetchall())
+
+
+# ---------------------------------------------------------------------------- stage
+STAGE_COLUMNS = {
+    "_row": "BIGINT", "text": "VARCHAR", "external_id": "VARCHAR", "metadata": "VARCHAR",
+    "candidate_a": "VARCHAR", "candidate_b": "VARCHAR", "err": "VARCHAR", "err_col": "VARCHAR",
+}
+ANSWER_COLUMNS = {"_row": "BIGINT", "annotator": "VARCHAR", "value": "VARCHAR",
+                  "note": "VARCHAR"}
+
+
+def create_empty_stage(cur: Cursor) -> None:
+    cols = ", ".join(f"{k} {v}" for k, v in STAGE_COLUMNS.items())
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _imp_stage ({cols})")
+    create_empty_answers(cur)
+
+
+def create_empty_answers(cur: Cursor) -> None:
+    cols = ", ".join(f"{k} {v}" for k, v in ANSWER_COLUMNS.items())
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _imp_ans ({cols})")
+
+
+def build_stage(cur: Cursor, *, row_expr: str, join: str, text: str, external_id: str,
+                metadata: str, candidate_a: str, candidate_b: str,
+                type_errors: Sequence[tuple[str, str, str]]) -> None:
+    """``_imp_raw`` -> ``_imp_stage`` with SQL expressions for each mapped field.
+
+    ``type_errors`` are (predicate, column, message-expression) checked before the generic
+    checks of ``validate_stage``.
+    """
+    err_cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in type_errors)
+    col_cases = " ".join(f"WHEN {p} THEN {sql_str(c)}" for p, c, _m in type_errors)
+    err = f"CASE {err_cases} END" if type_errors else "NULL::VARCHAR"
+    err_col = f"CASE {col_cases} END" if type_errors else "NULL::VARCHAR"
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_stage AS SELECT {row_expr} AS _row, "
+        f"({text})::VARCHAR AS text, ({external_id})::VARCHAR AS external_id, "
+        f"({metadata})::VARCHAR AS metadata, ({candidate_a})::VARCHAR AS candidate_a, "
+        f"({candidate_b})::VARCHAR AS candidate_b, {err} AS err, {err_col} AS err_col "
+        f"FROM _imp_raw {join}"
+    )
+    cur.execute(
+        "INSERT INTO _imp_stage (_row, err, err_col) SELECT _row, message, col FROM _imp_perr"
+    )
+    create_empty_answers(cur)
+
+
+def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
+    """(predicate, column literal, message expression) for the generic row rules."""
+    tc = sql_str(text_col)
+    checks = [
+        ("text IS NULL OR trim(text) = ''", tc, "'missing or empty text'"),
+        (f"length(text) > {MAX_TEXT_CHARS}", tc,
+         f"'text has ' || length(text) || ' characters; the limit is {MAX_TEXT_CHARS:,}'"),
+        ("contains(text, chr(0))", tc,
+         "'text contains a NUL byte; is the file binary, or UTF-16 without a BOM?'"),
+        (f"length(external_id) > {MAX_ID_CHARS}", "'external_id'",
+         f"'external_id has ' || length(external_id) || ' characters; the limit is {MAX_ID_CHARS}'"),
+        ("external_id IS NOT NULL AND trim(external_id) = ''", "'external_id'",
+         "'external_id is empty'"),
+        ("contains(external_id, chr(0))", "'external_id'", "'external_id contains a NUL byte'"),
+        (f"length(metadata) > {MAX_METADATA_CHARS}", "'metadata'",
+         f"'metadata is ' || length(metadata) || ' characters as JSON; the limit is {MAX_METADATA_CHARS:,}'"),
+    ]
+    if preference:
+        for c in ("candidate_a", "candidate_b"):
+            checks += [
+                (f"{c} IS NULL OR trim({c}) = ''", sql_str(c), f"'missing or empty {c}'"),
+                (f"length({c}) > {MAX_TEXT_CHARS}", sql_str(c),
+                 f"'{c} has ' || length({c}) || ' characters; the limit is {MAX_TEXT_CHARS:,}'"),
+                (f"contains({c}, chr(0))", sql_str(c), f"'{c} contains a NUL byte'"),
+            ]
+    return checks
+
+
+def finalize_stage(cur: Cursor, *, text_col: str, preference: bool) -> None:
+    """Apply the row rules (first broken rule wins), then hash valid rows and mark in-file
+    duplicates: ``content_hash`` = sha256 of the normalized text (preference items: text and
+    both candidates); ``dup`` = 'file' for a repeat of an earlier row."""
+    checks = _checks(text_col, preference)
+    cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in checks)
+    ccases = " ".join(f"WHEN {p} THEN {c}" for p, c, _m in checks)
+    if preference:
+        key = (f"{_norm_sql('text')} || chr(31) || {_norm_sql('candidate_a')} || chr(31) || "
+               f"{_norm_sql('candidate_b')}")
+    else:
+        key = _norm_sql("text")
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_stage2 AS "
+        "SELECT *, CASE WHEN err IS NULL THEN "
+        "  CASE WHEN row_number() OVER (PARTITION BY content_hash ORDER BY _row) > 1 "
+        "  THEN 'file' END END AS dup FROM ("
+        f" SELECT _row, text, external_id, metadata, candidate_a, candidate_b, err, err_col, "
+        f" CASE WHEN err IS NULL THEN sha256({key}) END AS content_hash FROM ("
+        f"  SELECT _row, text, external_id, metadata, candidate_a, candidate_b, "
+        f"  coalesce(err, CASE {cases} END) AS err, "
+        f"  CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col "
+        f"  FROM _imp_stage)) ORDER BY _row"
+    )
+    cur.execute("DROP TABLE temp._imp_stage")
+    cur.execute("ALTER TABLE _imp_stage2 RENAME TO _imp_stage")
+    # an external_id names one item: twice in the file with different texts is ambiguous
+    cur.execute(
+        "UPDATE _imp_stage s SET err = 'external_id ' || s.external_id || ' is also on row ' "
+        "|| d.first_row || ' with a different text', err_col = 'external_id', dup = NULL "
+        "FROM (SELECT external_id, arg_min(_row, _row) AS first_row, "
+        "      arg_min(content_hash, _row) AS first_hash FROM _imp_stage "
+        "      WHERE err IS NULL AND external_id IS NOT NULL GROUP BY external_id "
+        "      HAVING count(DISTINCT content_hash) > 1) d "
+        "WHERE s.external_id = d.external_id AND s.err IS NULL AND s.content_hash <> d.first_hash"
+    )
+
+
+def validate_external_ids_in_project(cur: Cursor, project_id: int) -> None:
+    """Rows whose external_id already names a different item of the project are errors."""
+    cur.execute(
+        "UPDATE _imp_stage s SET err = 'external_id ' || s.external_id || ' is already item ' "
+        "|| i.id || ' of this project, with a different text', err_col = 'external_id' "
+        "FROM items i WHERE i.project_id = ? AND i.external_id = s.external_id "
+        "AND s.err IS NULL AND i.content_hash <> s.content_hash", [project_id],
+    )
+
+
+def stage_errors(cur: Cursor, limit: int | None = None) -> list[tuple[int, str | None, str]]:
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    return cur.execute(
+        f"SELECT _row, err_col, err FROM _imp_stage WHERE err IS NOT NULL ORDER BY _row{lim}"
+    ).fetchall()
+
+
+def stage_rows(cur: Cursor, limit: int) -> list[dict[str, Any]]:
+    """The first rows of the stage, as they would be imported (for preview)."""
+    has_dup = any(c == "dup" for c in _columns(cur, "_imp_stage"))
+    dup = "dup" if has_dup else "NULL"
+    rows = cur.execute(
+        f"SELECT _row, external_id, text, metadata, candidate_a, candidate_b, err, err_col, {dup} "
+        f"FROM _imp_stage ORDER BY _row LIMIT {int(limit)}"
+    ).fetchall()
+    answers: dict[int, list[dict[str, Any]]] = {}
+    for r, who, value, note in cur.execute(
+        "SELECT _row, annotator, value, note FROM _imp_ans ORDER BY _row"
+    ).fetchall():
+        answers.setdefault(r, []).append({"annotator": who, "value": value, "note": note})
+    out = []
+    for r in rows:
+        out.append({
+            "row": r[0], "external_id": r[1], "text": r[2],
+            "metadata": json.loads(r[3]) if r[3] else None,
+            "candidate_a": r[4], "candidate_b": r[5],
+            "error": r[6], "error_column": r[7], "duplicate": r[8],
+            "answers": answers.get(r[0], []),
+        })
+    return out
+
+
+def _columns(cur: Cursor, table: str) -> list[str]:
+    return [r[0] for r in cur.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND temporary "
+        "ORDER BY column_index", [table]).fetchall()]
+
+
+def stage_texts(cur: Cursor, columns: Sequence[str], batch_rows: int) -> Iterable[pa.RecordBatch]:
+    """Arrow batches of (_row, *columns) for valid rows, for Python passes (PII masking)."""
+    res = cur.execute(
+        f"SELECT _row, {', '.join(columns)} FROM _imp_stage WHERE err IS NULL ORDER BY _row"
+    )
+    reader = res.fetch_record_batch(batch_rows)
+    yield from reader
+
+
+def replace_texts(cur: Cursor, data: pa.Table, columns: Sequence[str]) -> None:
+    """Overwrite stage ``columns`` from an arrow table (_row, *columns)."""
+    cur.register("_imp_arrow", data)
+    try:
+        sets = ", ".join(f"{c} = m.{c}" for c in columns)
+        cur.execute(f"UPDATE _imp_stage s SET {sets} FROM _imp_arrow m WHERE s._row = m._row")
+    finally:
+        cur.unregister("_imp_arrow")
+
+
+def mark_project_duplicates(cur: Cursor, project_id: int) -> None:
+    """``dup`` = 'project' for valid rows whose text is already an item of the project."""
+    cur.execute(
+        "UPDATE _imp_stage s SET dup = 'project' FROM (SELECT DISTINCT content_hash FROM items "
+        "WHERE project_id = ?) i WHERE s.content_hash = i.content_hash AND s.err IS NULL "
+        "AND s.dup IS NULL", [project_id],
+    )
+
+
+def duplicate_counts(cur: Cursor) -> dict[str, int]:
+    rows = cur.execute(
+        "SELECT dup, count(*) FROM _imp_stage WHERE err IS NULL AND dup IS NOT NULL GROUP BY dup"
+    ).fetchall()
+    d = dict(rows)
+    return {"in_file": d.get("file", 0), "in_project": d.get("project", 0)}
+
+
+# ---------------------------------------------------------------------------- the insert
+def insert_import(cur: Cursor, project_id: int, filename: str, fmt: str, file_sha256: str,
+                  options: dict[str, Any], created_by: int | None) -> int:
+    return cur.execute(
+        "INSERT INTO imports (project_id, filename, format, file_sha256, options, created_by) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        [project_id, filename, fmt, file_sha256, json.dumps(options), created_by],
+    ).fetchall()[0][0]
+
+
+def set_import_report(cur: Cursor, import_id: int, report: dict[str, Any]) -> None:
+    cur.execute("UPDATE imports SET report = ? WHERE id = ?", [json.dumps(report), import_id])
+
+
+def insert_items(cur: Cursor, project_id: int, import_id: int, *, preference: bool) -> int:
+    """Insert valid, non-duplicate stage rows in file order; fill ``_imp_ids``."""
+    source = "'import'" if preference else "NULL"
+    cur.execute(
+        "INSERT INTO items (project_id, external_id, text, metadata, content_hash, import_id, "
+        "candidate_a, candidate_b, candidate_source) "
+        f"SELECT ?, external_id, text, metadata, content_hash, ?, candidate_a, candidate_b, {source} "
+        "FROM _imp_stage WHERE err IS NULL AND dup IS NULL ORDER BY _row",
+        [project_id, import_id],
+    )
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT s._row, i.id FROM items i "
+        "JOIN _imp_stage s ON s.content_hash = i.content_hash "
+        "WHERE i.import_id = ? AND s.err IS NULL AND s.dup IS NULL", [import_id],
+    )
+    return count_rows(cur, "_imp_ids")
+
+
+def new_item_texts(cur: Cursor) -> tuple[list[int], list[str]]:
+    rows = cur.execute(
+        "SELECT m.id, s.text FROM _imp_ids m JOIN _imp_stage s USING (_row) ORDER BY m.id"
+    ).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def project_items_for_neardup(cur: Cursor, project_id: int, import_id: int) -> tuple[list[int], list[str]]:
+    """(ids, texts) of the project's items that existed before this import."""
+    rows = cur.execute(
+        "SELECT id, text FROM items WHERE project_id = ? AND import_id IS DISTINCT FROM ? ORDER BY id",
+        [project_id, import_id],
+    ).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def insert_near_duplicates(cur: Cursor, project_id: int, import_id: int,
+                           pairs: Sequence[tuple[int, int, float]]) -> int:
+    if not pairs:
+        return 0
+    tbl = pa.table({
+        "item_id": pa.array([int(p[0]) for p in pairs], pa.int64()),
+        "similar_item_id": pa.array([int(p[1]) for p in pairs], pa.int64()),
+        "similarity": pa.array([float(p[2]) for p in pairs], pa.float64()),
+    })
+    cur.register("_imp_arrow", tbl)
+    try:
+        cur.execute(
+            "INSERT INTO near_duplicates (project_id, item_id, similar_item_id, similarity, import_id) "
+            "SELECT ?, item_id, similar_item_id, similarity, ? FROM _imp_arrow",
+            [project_id, import_id],
+        )
+    finally:
+        cur.unregister("_imp_arrow")
+    return len(pairs)
+
+
+def answer_annotators(cur: Cursor) -> list[str]:
+    """Annotator names on answers of rows that will be inserted."""
+    return [r[0] for r in cur.execute(
+        "SELECT DISTINCT a.annotator FROM _imp_ans a JOIN _imp_stage s USING (_row) "
+        "WHERE s.err IS NULL AND s.dup IS NULL ORDER BY 1").fetchall()]
+
+
+def user_ids(cur: Cursor, names: Sequence[str]) -> dict[str, int]:
+    if not names:
+        return {}
+    rows = cur.execute("SELECT name, id FROM users WHERE list_contains(?, name)",
+                       [list(names)]).fetchall()
+    return dict(rows)
+
+
+def insert_answers(cur: Cursor, project_id: int) -> int:
+    """Answers of inserted rows -> ``annotations`` (source='import')."""
+    return cur.execute(
+        "INSERT INTO annotations (project_id, item_id, user_id, value, note, source) "
+        "SELECT ?, m.id, u.id, a.value, a.note, 'import' FROM _imp_ans a "
+        "JOIN _imp_ids m USING (_row) JOIN users u ON u.name = a.annotator "
+        "ORDER BY a._row RETURNING id", [project_id],
+    ).fetchall().__len__()
+
+
+def answers_counts(cur: Cursor) -> dict[str, int]:
+    rows = cur.execute(
+        "SELECT CASE WHEN s.err IS NOT NULL THEN 'rejected' WHEN s.dup IS NOT NULL THEN 'dup' "
+        "ELSE 'ok' END, count(*) FROM _imp_ans a JOIN _imp_stage s USING (_row) GROUP BY 1"
+    ).fetchall()
+    return dict(rows)
+
+
+def import_rows(cur: Cursor, project_id: int) -> list[tuple[Any, ...]]:
+    """Imports of a project, newest first: id, filename, format, report, created_at."""
+    return cur.execute(
+        "SELECT id, filename, format, report, created_at FROM imports WHERE project_id = ? "
+        "ORDER BY id DESC", [project_id]).fetchall()
+
+
+def table_counts(cur: Cursor) -> dict[str, int]:
+    """Row counts of the tables an import writes (tests compare them before/after)."""
+    out = {}
+    for t in ("imports", "items", "near_duplicates", "annotations", "users", "projects"):
+        out[t] = cur.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+    return out
+
+
+# ---------------------------------------------------------------------------- annotations import
+def items_by_external_id(cur: Cursor, project_id: int) -> None:
+    """``_ann_items(external_id, item_id, n)``: the project's external ids."""
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _ann_items AS SELECT external_id, min(id) AS item_id, "
+        "count(*) AS n FROM items WHERE project_id = ? AND external_id IS NOT NULL "
+        "GROUP BY external_id", [project_id],
+    )
+
+
+def insert_annotations_bulk(cur: Cursor, project_id: int, data: pa.Table) -> int:
+    """Insert (item_id, user_id, value, note, created_at) rows as source='import'."""
+    cur.register("_ann_arrow", data)
+    try:
+        n = cur.execute(
+            "INSERT INTO annotations (project_id, item_id, user_id, value, note, source, created_at) "
+            "SELECT ?, item_id, user_id, value, note, 'import', coalesce(created_at, now()) "
+            "FROM _ann_arrow ORDER BY row RETURNING id", [project_id],
+        ).fetchall()
+    finally:
+        cur.unregister("_ann_arrow")
+    return len(n)

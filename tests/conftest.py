@@ -1,0 +1,69 @@
+"""Shared fixtures: a fresh database per test, users of every role, small projects."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+# Tokenizer tables: use ../shared/tiktoken-cache when it is there (fast); otherwise curator
+# seeds a cache from the bpe-openai package (offline).
+_SHARED_CACHE = Path(__file__).resolve().parents[2] / "shared" / "tiktoken-cache"
+if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_CACHE.is_dir():
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_CACHE)
+
+from curator import users  # noqa: E402
+from curator.permissions import SYSTEM  # noqa: E402
+from curator.projects import create_project  # noqa: E402
+from curator.store import Store  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "curator.duckdb"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    s = Store.open(db_path)
+    yield s
+    from curator import queue
+
+    queue.forget_indexes(s)
+    s.close()
+
+
+@pytest.fixture
+def people(store):
+    """One user per role (password 'password-<name>')."""
+    out = {}
+    for name, role in [("ada", "admin"), ("lee", "lead"), ("eve", "engineer"),
+                       ("ann", "annotator"), ("bob", "annotator"), ("cat", "annotator")]:
+        out[name] = users.create_user(store, SYSTEM, name, role, f"password-{name}").actor
+    return out
+
+
+def add_items(store, project, texts, *, candidates=None):
+    """Insert items directly (tests of code that needs items but not the importer)."""
+    cur = store.cursor()
+    rows = []
+    for i, t in enumerate(texts):
+        h = hashlib.sha256(t.encode()).hexdigest()
+        a, b = (candidates[i] if candidates else (None, None))
+        rows.append([project.id, f"ext-{i}", t, h, a, b])
+    cur.executemany(
+        "INSERT INTO items (project_id, external_id, text, content_hash, candidate_a, candidate_b)"
+        " VALUES (?, ?, ?, ?, ?, ?)", rows)
+    store.notify_changed(project.id)
+    return [r[0] for r in cur.execute(
+        "SELECT id FROM items WHERE project_id = ? ORDER BY id", [project.id]).fetchall()]
+
+
+@pytest.fixture
+def clf_project(store, people):
+    return create_project(store, people["lee"], "tickets", "classification",
+                          labels="billing,refund,bug,other", overlap=2,
+                          system_prompt="Classify the support ticket.")
