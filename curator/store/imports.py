@@ -162,7 +162,7 @@ def sniff_csv(cur: Cursor, path: str, delimiter: str | None) -> dict[str, Any]:
 def csv_rejects(cur: Cursor) -> list[tuple[int, str | None, str, str]]:
     """(line, column, error_type, message) recorded by the last ``store_rejects`` read."""
     exists = cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_imp_rej' AND temporary"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_imp_rej' AND database_name = 'temp'"
     ).fetchall()[0][0]
     if not exists:
         return []
@@ -245,7 +245,7 @@ def parquet_columns(cur: Cursor) -> dict[str, str]:
     """Column name -> DuckDB type of ``_imp_raw`` (minus ``_row``)."""
     rows = cur.execute(
         "SELECT column_name, data_type FROM duckdb_columns() "
-        "WHERE table_name = '_imp_raw' AND temporary ORDER BY column_index"
+        "WHERE table_name = '_imp_raw' AND database_name = 'temp' ORDER BY column_index"
     ).fetchall()
     return {n: t for n, t in rows if n != "_row"}
 
@@ -513,16 +513,15 @@ def stage_rows(cur: Cursor, limit: int) -> list[dict[str, Any]]:
 
 def _columns(cur: Cursor, table: str) -> list[str]:
     return [r[0] for r in cur.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND temporary "
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND database_name = 'temp' "
         "ORDER BY column_index", [table]).fetchall()]
 
 
 def stage_texts(cur: Cursor, columns: Sequence[str], batch_rows: int) -> Iterable[pa.RecordBatch]:
     """Arrow batches of (_row, *columns) for valid rows, for Python passes (PII masking)."""
-    res = cur.execute(
+    reader = cur.sql(
         f"SELECT _row, {', '.join(columns)} FROM _imp_stage WHERE err IS NULL ORDER BY _row"
-    )
-    reader = res.fetch_record_batch(batch_rows)
+    ).to_arrow_reader(batch_rows)
     yield from reader
 
 
