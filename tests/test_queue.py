@@ -131,7 +131,7 @@ def test_last_slot_cannot_be_claimed_twice(store, people, clf_project):
 
 def test_eight_annotators_4000_answers(store, people):
     p = create_project(store, people["lee"], "load", "classification", labels="a,b", overlap=2)
-    add_items(store, p, [f"t{i}" for i in range(2000)])
+    add_items(store, p, [f"t{i}" for i in range(2500)])  # 5,000 slots for 4,000 answers
     actors = [users.create_user(store, SYSTEM, f"w{i}", "annotator").actor for i in range(8)]
     errors = []
 
@@ -156,4 +156,4 @@ def test_eight_annotators_4000_answers(store, people):
                       "WHERE project_id = ? GROUP BY ALL HAVING count(*) > 1)", [p.id]).fetchone()[0]
     assert dup == 0
     prog = queue.progress(store, actors[0], p)
-    assert prog.project_slots_filled == 4000 and prog.project_slots_total == 4000
+    assert prog.project_slots_filled == 4000 and prog.project_slots_total == 5000
