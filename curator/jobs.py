@@ -7,15 +7,19 @@ Nothing here sleeps or loops except :func:`wait` (for the CLI): the app calls :f
 or :func:`show_job` on a timer. A provider is given either as an instance or as a registry
 name plus ``provider_config`` (e.g. ``{"secrets": st.secrets}``); keys never reach the database.
 
-The export directory must hold ``manifest.json`` with at least::
+The export directory must hold ``manifest.json`` (``schemas/manifest.schema.json``); this
+module reads only::
 
     {"export_id": 3, "kind": "sft" | "dpo",
-     "files": {"train": {"path": "train.jsonl", "sha256": "..."},
-               "validation": {"path": "validation.jsonl", "sha256": "..."}},   # optional
-     "cost_estimate": {"usd": 1.23, "epochs": 3, ...} | 1.23,                  # optional
-     "manifest_sha256": "...", "model": "..."}                                 # optional
+     "files": [{"name": "train.jsonl", "split": "train", "sha256": "..."},
+               {"name": "validation.jsonl", "split": "validation", "sha256": "..."}],
+     "cost_estimate": {"usd": 1.23, "epochs": 3, ...},        # optional
+     "settings": {"model": "..."},                            # optional default model
+     "manifest_sha256": "..."}                                # optional
 
-File paths are relative to the export directory (absolute paths are accepted too).
+``files`` may also be a mapping ``{"train": {"path": ..., "sha256": ...}, "validation": ...}``.
+File names/paths are relative to the export directory (absolute paths are accepted too).
+Without ``manifest_sha256`` the sha256 of manifest.json's bytes identifies the manifest.
 """
 from __future__ import annotations
 
@@ -274,6 +278,26 @@ def _basic_check(path: Path, kind: str, min_examples: int) -> list[RowError]:
     return errors
 
 
+def _file_specs(files: Any) -> dict[str, dict[str, Any]]:
+    """``{"train": spec, "validation": spec}`` from the manifest's list or mapping of files."""
+    if isinstance(files, dict):
+        return {role: spec for role, spec in files.items() if isinstance(spec, dict)}
+    out: dict[str, dict[str, Any]] = {}
+    for spec in files or []:
+        if not isinstance(spec, dict):
+            continue
+        split = str(spec.get("split") or "")
+        name = str(spec.get("name") or spec.get("path") or "")
+        if not split:
+            split = ("validation" if "valid" in Path(name).name else
+                     "train" if "train" in Path(name).name else "")
+        if split in ("train", "training"):
+            out["train"] = spec
+        elif split in ("validation", "valid", "val"):
+            out["validation"] = spec
+    return out
+
+
 def _validate(path: Path, kind: str, model: str, role: str) -> list[str]:
     """Re-validate an export file with ``curator.validate`` (structural checks only when that
     module is not available); raises InvalidInput, returns warnings."""
@@ -387,7 +411,7 @@ def launch(store: Store, actor: Actor, export_dir: str | Path, model: str | None
     if info is not None and not info.supports(kind):
         raise InvalidInput(f"{model} cannot be fine-tuned with {kind}")
 
-    files_spec = manifest.get("files") or {}
+    files_spec = _file_specs(manifest.get("files"))
     if "train" not in files_spec:
         raise InvalidInput("manifest lists no 'train' file", file=str(export_dir / "manifest.json"))
     files: list[dict[str, Any]] = []
@@ -396,7 +420,7 @@ def launch(store: Store, actor: Actor, export_dir: str | Path, model: str | None
         spec = files_spec.get(role)
         if not spec:
             continue
-        path = Path(spec["path"])
+        path = Path(spec.get("path") or spec.get("name") or "")
         path = path if path.is_absolute() else export_dir / path
         if not path.is_file():
             raise NotFoundError(f"{role} file {path} listed in the manifest is missing")

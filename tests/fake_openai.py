@@ -147,6 +147,9 @@ class FakeOpenAI:
         self.total_steps = total_steps
         self.advance_on_retrieve = advance_on_retrieve
         self.min_examples = min_examples
+        # files containing this text fail validation as "unsafe" (a check no local validator
+        # can make), e.g. server.reject_marker = "BLOCKED"
+        self.reject_marker: str | None = None
         self.models: dict[str, str | None] = dict(DEFAULT_MODELS if models is None else models)
         self.host = host
         self.port = port
@@ -268,10 +271,17 @@ class FakeOpenAI:
                 fid = job.get(param)
                 if not fid:
                     continue
-                problem = check_training_file(self.file_content.get(fid, b""), method,
-                                              self.min_examples)
+                content = self.file_content.get(fid, b"")
+                problem = check_training_file(
+                    content, method, self.min_examples if param == "training_file" else 1)
+                code = "invalid_n_examples" if problem and "at least" in problem \
+                    else "invalid_file_format"
+                if problem is None and self.reject_marker \
+                        and self.reject_marker.encode() in content:
+                    code = "unsafe_file"
+                    problem = ("This file was blocked by the moderation system because it "
+                               "contains examples that violate usage policies.")
                 if problem:
-                    code = "invalid_n_examples" if "at least" in problem else "invalid_file_format"
                     which = "Training" if param == "training_file" else "Validation"
                     job.update(status="failed", finished_at=self._now(), error={
                         "code": code, "param": param,
