@@ -40,6 +40,7 @@ MAX_REPORTED = 1000
 
 _ROLES = ("system", "user", "assistant", "tool")
 _SIMPLE_KEYS = frozenset(("role", "content", "name"))
+_PLAIN_ROLES = ("user", "assistant", "system")
 _SFT_TOP = frozenset(("messages", "tools", "parallel_tool_calls", "functions"))
 _DPO_TOP = frozenset(("input", "preferred_output", "non_preferred_output"))
 _BATCH = 10_000
@@ -243,7 +244,7 @@ def _fast_parts(parts: Any, images: bool) -> bool:
             if len(p) != 2 or type(img) is not dict or not {"url", "detail"}.issuperset(img):
                 return False
             url = img.get("url")
-            if type(url) is not str or not url or ("detail" in img and img["detail"] not in _IMAGE_DETAIL):
+            if type(url) is not str or not url or ("detail" in img and not (type(img["detail"]) is str and img["detail"] in _IMAGE_DETAIL)):
                 return False
         else:
             return False
@@ -454,13 +455,34 @@ class _LineChecker:
         call_ids: set[str] = set()
         tool_names = None
         if isinstance(tools, list):
-            tool_names = {t.get("function", {}).get("name") for t in tools
-                          if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)}
+            tool_names = {t["function"].get("name") for t in tools
+                          if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)
+                          and isinstance(t["function"].get("name"), str)}
         prev_role = ""
         for i, m in enumerate(msgs):
+            if type(m) is dict and len(m) == 2:
+                # Fast path for {"role": ..., "content": "<text>"}: same rules as below.
+                role = m.get("role")
+                content = m.get("content")
+                if type(content) is str and role in _PLAIN_ROLES and (role != "system" or i == 0):
+                    empty = not content or content.isspace()
+                    if role == "assistant":
+                        if empty:
+                            self.err(f"{prefix}[{i}].content", "assistant message needs non-empty content or "
+                                     "tool_calls", "assistant_empty")
+                        if prev_role == "assistant":
+                            self.consecutive(f"{prefix}[{i}]")
+                    elif empty:
+                        self.warn(f"{prefix}[{i}].content", f"empty {role} message", "empty_content")
+                    if "<|" in content:
+                        self.scan_text(f"{prefix}[{i}].content", content)
+                    roles.append(role)
+                    prev_role = role
+                    continue
             f = f"{prefix}[{i}]"
             if not isinstance(m, Mapping):
                 roles.append("")
+                prev_role = ""
                 continue
             role = m.get("role")
             roles.append(role if isinstance(role, str) else "")
@@ -490,8 +512,7 @@ class _LineChecker:
                     self.err(f + ".content", "assistant message needs non-empty content or tool_calls",
                              "assistant_empty")
                 if prev_role == "assistant":
-                    self.warn(f + ".role", "two assistant messages in a row (Azure rejects this; "
-                                           "OpenAI behaviour undocumented)", "consecutive_assistant")
+                    self.consecutive(f)
                 self.scan_text(f + ".refusal", m.get("refusal"))
                 self.tool_calls(f, m.get("tool_calls"), call_ids, tool_names)
                 fc = m.get("function_call")
@@ -512,6 +533,10 @@ class _LineChecker:
             self.scan_text(f + ".name", m.get("name"))
             prev_role = role if isinstance(role, str) else ""
         return roles
+
+    def consecutive(self, f: str) -> None:
+        self.warn(f + ".role", "two assistant messages in a row (Azure rejects this; OpenAI behaviour "
+                               "undocumented)", "consecutive_assistant")
 
     def arguments(self, fld: str, args: Any) -> None:
         if args is None:
@@ -618,7 +643,7 @@ def _related(a: str, b: str) -> bool:
 def _reply_key(m: Mapping[str, Any]) -> tuple[str, bytes]:
     content = m.get("content")
     if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+        content = "".join(p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
     text = content.strip() if isinstance(content, str) else ""
     return text, orjson.dumps(m.get("tool_calls"), option=orjson.OPT_SORT_KEYS)
 
@@ -672,7 +697,13 @@ class _Validator:
             rep.add_error(no, fld, msg, code)
         for fld, msg, code in chk.warns:
             rep.add_warning(no, fld, msg, code)
-        key = hash(dedup_key if dedup_key is not None else orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+        if dedup_key is None:
+            try:
+                dedup_key = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+            except TypeError as exc:
+                rep.add_error(no, "", f"line cannot be written as JSON: {exc}", "not_json_serializable")
+                return
+        key = hash(dedup_key)
         first = self.seen.setdefault(key, no)
         if first != no:
             rep.add_warning(no, "", f"duplicate of line {first}", "duplicate_line")
