@@ -135,3 +135,13 @@ def answers_per_item_max_excess(cur: Cursor, project_id: int, overlap: int) -> i
         """,
         [project_id, overlap],
     ).fetchone()[0]
+
+
+def adjudications(cur: Cursor, item_id: int) -> list[dict[str, Any]]:
+    rows = cur.execute(
+        "SELECT a.id, u.name, a.value, a.reason, a.created_at FROM adjudications a "
+        "JOIN users u ON u.id = a.user_id WHERE a.item_id = ? ORDER BY a.id",
+        [item_id],
+    ).fetchall()
+    return [{"id": r[0], "user": r[1], "value": r[2], "reason": r[3], "created_at": r[4]}
+            for r in rows]
