@@ -41,6 +41,7 @@ __all__ = [
     "CSV_COLUMNS",
     "JSONL_KEYS",
     "WrittenFile",
+    "duplicate_pairs",
     "generate_reply",
     "generate_reply_pair",
     "generate_tickets",
@@ -97,7 +98,7 @@ _CHANNELS: tuple[str, ...] = ("email", "web", "chat")
 _TIERS: tuple[str, ...] = ("free", "standard", "premium", "enterprise")
 _TIER_P = np.array([0.40, 0.35, 0.18, 0.07])
 # Tone mix per category (polite, angry, terse, nonnative, rambling).
-_TONE_P_DEFAULT = (0.36, 0.18, 0.18, 0.10, 0.18)
+_TONE_P_DEFAULT = (0.33, 0.18, 0.15, 0.10, 0.24)
 _TONE_P: dict[str, tuple[float, ...]] = {
     "praise": (0.55, 0.0, 0.20, 0.10, 0.15),
     "feature_request": (0.50, 0.08, 0.17, 0.10, 0.15),
@@ -120,10 +121,9 @@ _SLOTS: dict[str, tuple[int, int]] = {
     "N6": (100_000, 1_000_000),
     "N7": (1_000_000, 10_000_000),
     "N8": (10_000_000, 100_000_000),
-    "AMT": (3, 500),
 }
 _SLOT_NAMES: tuple[str, ...] = tuple(_SLOTS)
-_SLOT_RE = re.compile(r"\{(N5|N6|N7|N8|AMT)\}")
+_SLOT_RE = re.compile(r"\{(N5|N6|N7|N8)\}")
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary (pool-time slots)
@@ -183,7 +183,7 @@ _DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
 # --------------------------------------------------------------------------------------------
 # Ticket content per category
 # --------------------------------------------------------------------------------------------
-# subjects: subject lines. issue: opening sentence, exactly one per-ticket slot ({N7}, {AMT}, ...).
+# subjects: subject lines. issue: opening sentence, exactly one per-ticket number slot ({N5} to {N8}).
 # detail/ask: sentences without a slot. terse/nonnative: whole short messages with one slot.
 # angry: category-specific angry sentences. ambiguous: (core with one slot, other plausible label).
 
@@ -199,8 +199,8 @@ _CONTENT: dict[str, dict[str, tuple[Any, ...]]] = {
             "I was charged {price} twice for the same order #{N7}.",
             "My bank statement shows a charge of {price} from Lumora on {date} that I don't recognise (reference {N8}).",
             "The invoice INV-{N6} for my {plan} subscription shows the wrong billing address.",
-            "My card was declined when renewing {plan} but the money ({cur}{AMT}{cents}) still left my account.",
-            "I'm on the {plan} plan and this month I paid {cur}{AMT}{cents} instead of the usual price.",
+            "My card was declined when renewing {plan} but the money ({price}) still left my account {N6}.",
+            "I'm on the {plan} plan (account {N6}) and this month I paid {price} instead of the usual price.",
             "Could you send me a proper VAT invoice for order #{N7}? The one in the app has no VAT number on it.",
             "I tried to change my payment card for account {N6} and the page keeps saying {error}.",
             "There are two pending transactions for order {N8} and only one order.",
@@ -240,7 +240,7 @@ _CONTENT: dict[str, dict[str, tuple[Any, ...]]] = {
             "If this isn't sorted I'll dispute it with my bank.",
         ),
         "ambiguous": (
-            ("I cancelled {plan} on {date} but you still charged me {cur}{AMT}{cents} this month. Why?", "cancellation"),
+            ("I cancelled {plan} on {date} but you still charged me {price} this month. Why? Account {N6}.", "cancellation"),
             ("You charged me {price} for order #{N7} that never even arrived.", "shipping_delay"),
             ("There's a {price} charge I don't recognise and I can't log in to check my account (ID {N6}).", "account_access"),
         ),
@@ -254,9 +254,9 @@ _CONTENT: dict[str, dict[str, tuple[Any, ...]]] = {
         "issue": (
             "I returned the {product} from order #{N7} on {date} and still haven't received my refund.",
             "I'd like a refund for order #{N7}; the {product} arrived damaged.",
-            "Please refund the {cur}{AMT}{cents} I paid for the {plan} plan, I upgraded by mistake.",
+            "Please refund the {price} I paid for the {plan} plan on account {N6}, I upgraded by mistake.",
             "The {product} (order {N8}) doesn't work with my setup, so I want to return it and get my money back.",
-            "Your agent promised me a refund of {cur}{AMT}{cents} {weeks} weeks ago and nothing has arrived.",
+            "Your agent promised me a refund of {price} {weeks} weeks ago (case {N6}) and nothing has arrived.",
             "I was told my refund for return RMA-{N6} was approved, but my bank shows nothing.",
         ),
         "detail": (
@@ -278,12 +278,12 @@ _CONTENT: dict[str, dict[str, tuple[Any, ...]]] = {
             "refund for {N7}?",
             "where is my refund, RMA-{N6}",
             "want my money back order {N7}",
-            "refund {cur}{AMT}{cents} pls",
+            "refund {price} pls, order {N7}",
             "returned {N8}, no refund yet",
         ),
         "nonnative": (
             "I have send back the {product} since {days} days (order {N7}) but the money is not coming back to me. Please to make the refund fast.",
-            "Good day, I request the reimbursement of {cur}{AMT}{cents} because the item was broken when arriving. Kindly do the needful.",
+            "Good day, I request the reimbursement of {price} for order {N7} because the item was broken when arriving. Kindly do the needful.",
             "Please I want to give back the product of order {N7}, it is not what I expect. How I get my money?",
         ),
         "angry": (
@@ -292,7 +292,7 @@ _CONTENT: dict[str, dict[str, tuple[Any, ...]]] = {
             "Stop telling me to wait another 5-7 days.",
         ),
         "ambiguous": (
-            ("I want to cancel my {plan} subscription and get back the {cur}{AMT}{cents} for this month.", "cancellation"),
+            ("I want to cancel my {plan} subscription (account {N6}) and get back the {price} for this month.", "cancellation"),
             ("The {product} from order #{N7} stopped working after {days} days. I want a refund or a replacement that actually works.", "bug_report"),
             ("My parcel #{N7} is {weeks} weeks late. At this point just refund me.", "shipping_delay"),
         ),
@@ -769,6 +769,20 @@ _POLITE_OPEN = (
     "I hope you can help me with something.", "First of all, thanks for the quick replies last time.",
     "I couldn't find the answer in the help centre, so I'm writing to you.",
 )
+_TRIED = (
+    "I've already tried logging out and back in, restarting my phone and reinstalling the app.",
+    "I went through the troubleshooting steps in your help centre, none of them changed anything.",
+    "Before writing I also checked the status page, which says all systems are operational.",
+    "I've looked through my emails from you and can't find anything that explains this.",
+    "My partner had a look as well and couldn't figure it out either.",
+)
+_ANGRY_HISTORY = (
+    "I called on {date}, waited 45 minutes, and was promised a callback that never came.",
+    "I already explained all of this to your chat bot and to two different agents, and each time the case was closed without anything being fixed.",
+    "Your last email told me it was \"resolved\". It is NOT resolved.",
+    "I have been a paying customer for {years} years and I've never been treated this badly by any company.",
+    "Every time I contact you I get a different answer and nobody reads what I wrote before.",
+)
 _ANGRY_CLOSE = (
     "Sort it out.", "I expect an answer TODAY.", "Do better.", "I'm done waiting.",
     "Fix it or I'm leaving a review everywhere.", "Don't send me another template.",
@@ -883,6 +897,8 @@ def _core(cat: str, tone: str, r: random.Random) -> tuple[str, str | None]:
         parts = [issue, *details, ask]
         if r.random() < 0.45:
             parts.insert(0, r.choice(_POLITE_OPEN))
+        if r.random() < 0.5:
+            parts.insert(-1, r.choice(_TRIED))
         if r.random() < 0.6:
             parts.append(r.choice(_POLITE_THANKS))
         if len(parts) >= 4 and r.random() < 0.35:
@@ -890,12 +906,16 @@ def _core(cat: str, tone: str, r: random.Random) -> tuple[str, str | None]:
             text = " ".join(parts[:cut]) + "\n\n" + " ".join(parts[cut:])
         else:
             text = " ".join(parts)
+        if r.random() < 0.3:
+            text = r.choice(_BACKSTORY) + "\n\n" + text
     elif tone == "angry":
         parts = []
         if r.random() < 0.6:
             parts.append(r.choice(_ANGRY_OPEN))
         parts.append(issue)
         parts += details[:1]
+        if r.random() < 0.5:
+            parts.append(r.choice(_ANGRY_HISTORY))
         if c["angry"]:
             parts += _sample(r, c["angry"], r.randint(1, 2))
         parts.append(ask)
@@ -909,7 +929,7 @@ def _core(cat: str, tone: str, r: random.Random) -> tuple[str, str | None]:
             text = text.replace(". ", "! ", 1)
     else:  # rambling
         back = r.choice(_BACKSTORY)
-        mid = " ".join([issue, *_sample(r, c["detail"], r.randint(1, 3))])
+        mid = " ".join([issue, *_sample(r, c["detail"], r.randint(1, 3)), *_sample(r, _TRIED, r.randint(0, 2))])
         tangents = _sample(r, _TANGENT, 3)
         tail = " ".join([*tangents[:r.randint(1, 2)], ask, r.choice(_POLITE_THANKS)])
         text = back + "\n\n" + mid + "\n\n" + tail
@@ -980,29 +1000,40 @@ def _extra(r: random.Random) -> str:
     return f"My phone number is {_phone(r)}, call me any time after 5pm."
 
 
-def _signoff(tone: str, chat: bool, r: random.Random) -> str:
+def _signoff(tone: str, channel: str, r: random.Random) -> str:
     """Closing lines (with the separator before them), by tone and channel."""
-    if chat:
-        return r.choice(("", "", "", " thanks", " ty", "\nthx"))
+    if channel == "chat":
+        return r.choice(("", "", "", " thanks", " ty", "\nthx", "\nthanks in advance"))
     first, last, email = _person(r)
     if tone == "terse":
-        return r.choice(("", "", f"\n{first[0]}."))
-    if tone == "angry":
-        return r.choice(("", f"\n\n{first} {last}", f"\n\n{first}", f"\n\n- {first[0]}. {last}", "\n\nSent from my iPhone"))
-    if tone == "nonnative":
-        return r.choice((f"\n\nRegards,\n{first} {last}", f"\n\nThanks and regards,\n{first} {last}",
-                         f"\n\nYours faithfully,\n{first} {last}\nMob: {_phone(r)}"))
-    u = r.random()
-    if u < 0.10:
+        out = r.choice(("", "", f"\n{first[0]}.", f"\n{first}"))
+    elif tone == "angry":
+        out = r.choice(("", f"\n\n{first} {last}", f"\n\n{first}", f"\n\n- {first[0]}. {last}",
+                        "\n\nSent from my iPhone"))
+    elif tone == "nonnative":
+        out = r.choice((f"\n\nRegards,\n{first} {last}", f"\n\nThanks and regards,\n{first} {last}",
+                        f"\n\nYours faithfully,\n{first} {last}\nMob: {_phone(r)}"))
+    elif r.random() < 0.15:
         out = f"\n\nBest regards,\n{first} {last}\n{r.choice(_COMPANIES)}\n{email} | {_phone(r)}"
-        if r.random() < 0.5:
+        if r.random() < 0.6:
             out += "\n\n" + _DISCLAIMER
-        return out
-    if u < 0.30:
-        return f"\n\nThanks,\n{first}\n\n" + _quoted_thread(r)
-    return r.choice((f"\n\nThanks,\n{first}", f"\n\nBest regards,\n{first} {last}", f"\n\nCheers,\n{first}",
-                     f"\n\nKind regards,\n{first} {last}", f"\n\nThank you,\n{first} {last[0]}.",
-                     f"\n\n{first}\n\nSent from my iPhone", f"\n\nBest,\n{first}"))
+    else:
+        out = r.choice((f"\n\nThanks,\n{first}", f"\n\nBest regards,\n{first} {last}", f"\n\nCheers,\n{first}",
+                        f"\n\nKind regards,\n{first} {last}", f"\n\nThank you,\n{first} {last[0]}.",
+                        f"\n\n{first}\n\nSent from my iPhone", f"\n\nBest,\n{first}"))
+    if channel == "web":
+        return out + "\n\n" + _web_footer(r)
+    if tone != "terse" and r.random() < 0.45:
+        return out + "\n\n" + _quoted_thread(first, r)
+    return out
+
+
+def _web_footer(r: random.Random) -> str:
+    """Metadata lines a contact form appends to the message."""
+    return (f"---\nSubmitted via the contact form at lumora.example/help\n"
+            f"Topic selected: {r.choice(('Orders', 'My account', 'Devices', 'Billing', 'Other', 'App'))}\n"
+            f"Browser: {r.choice(_VOCAB['browser'])} {r.randint(110, 131)} on {r.choice(_VOCAB['os'])}\n"
+            f"Attachments: {r.choice(('none', 'none', 'screenshot.png', 'IMG_' + str(r.randint(1000, 9999)) + '.jpg'))}")
 
 
 _DISCLAIMER = (
@@ -1021,10 +1052,10 @@ _AGENT_LINES = (
 )
 
 
-def _quoted_thread(r: random.Random) -> str:
+def _quoted_thread(first: str, r: random.Random) -> str:
     """A quoted earlier reply from support, as e-mail clients add under a response."""
     agent = r.choice(("Sam", "Alex", "Noor", "Jamie", "Ritu", "Marco"))
-    body = [f"Hi {r.choice(_FIRST)},", "", *_sample(r, _AGENT_LINES, r.randint(2, 4)), "",
+    body = [f"Hi {first},", "", *_sample(r, _AGENT_LINES, r.randint(3, 5)), "",
             f"Best regards,\n{agent}\nLumora Customer Support"]
     head = r.choice((
         f"On {r.choice(_VOCAB['date'])}, Lumora Support <support@lumora.example> wrote:",
@@ -1063,11 +1094,11 @@ class _Pools:
     subj_off: np.ndarray
     subj_len: np.ndarray
     greetings: list[str]
-    greet_off: np.ndarray  # [chat * T + tone]
+    greet_off: np.ndarray  # [is_chat * T + tone]
     greet_len: np.ndarray
     extras: list[str]
     signoffs: list[str]
-    sign_off: np.ndarray  # [chat * T + tone]
+    sign_off: np.ndarray  # [channel * T + tone]
     sign_len: np.ndarray
 
 
@@ -1116,8 +1147,8 @@ def _pools(seed: int) -> _Pools:
     signoffs: list[str] = []
     greet_off = np.zeros(2 * T, np.int64)
     greet_len = np.zeros(2 * T, np.int64)
-    sign_off = np.zeros(2 * T, np.int64)
-    sign_len = np.zeros(2 * T, np.int64)
+    sign_off = np.zeros(len(_CHANNELS) * T, np.int64)
+    sign_len = np.zeros(len(_CHANNELS) * T, np.int64)
     for chat in (0, 1):
         for ti, tone in enumerate(_TONES):
             key = chat * T + ti
@@ -1130,8 +1161,11 @@ def _pools(seed: int) -> _Pools:
                     g = r.choice(_GREETINGS[tone])
                     greetings.append(g + ("\n\n" if g else ""))
             greet_len[key] = _GREETINGS_PER_KEY
+    for hi, channel in enumerate(_CHANNELS):
+        for ti, tone in enumerate(_TONES):
+            key = hi * T + ti
             sign_off[key] = len(signoffs)
-            signoffs += [_signoff(tone, bool(chat), r) for _ in range(_SIGNOFFS_PER_KEY)]
+            signoffs += [_signoff(tone, channel, r) for _ in range(_SIGNOFFS_PER_KEY)]
             sign_len[key] = _SIGNOFFS_PER_KEY
     # extras[0] is "no extra line" and is drawn most of the time.
     extras = [""] + [r.choice((" ", "\n\n", " ", "\n")) + _extra(r) for _ in range(_EXTRAS)]
@@ -1221,6 +1255,7 @@ class _Chunk:
     number: list[int]
     created_at: list[bytes]  # "YYYY-MM-DDTHH:MM:SS" (UTC, without the trailing Z)
     near: list[int]
+    copies: list[tuple[int, int, bool]]  # (row, row it copies, is a near-duplicate), in-chunk
 
 
 def _pick(off: np.ndarray, length: np.ndarray, key: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -1243,7 +1278,7 @@ def _draw_chunk(p: _Pools, seed: int, start: int, size: int, n_total: int,
     subject = _pick(p.subj_off, p.subj_len, key, u[5])
     ckey = (channel == 2) * _T + tone
     greeting = _pick(p.greet_off, p.greet_len, ckey, u[6])
-    signoff = _pick(p.sign_off, p.sign_len, ckey, u[7])
+    signoff = _pick(p.sign_off, p.sign_len, channel * _T + tone, u[7])
     extra = np.where(u[8] < _EXTRA_P, 1 + (u[8] / _EXTRA_P * _EXTRAS).astype(np.int64).clip(0, _EXTRAS - 1), 0)
     kind = p.cores_slot[core]
     number = _SLOT_LO[kind] + (u[9] * _SLOT_SPAN[kind]).astype(np.int64)
@@ -1258,6 +1293,7 @@ def _draw_chunk(p: _Pools, seed: int, start: int, size: int, n_total: int,
     n_copy = min(n_dup + n_near, size - 1)
     n_near = min(n_near, n_copy)
     near: list[int] = []
+    copies: list[tuple[int, int, bool]] = []
     if n_copy > 0:
         dg = np.random.default_rng([seed, start // _CHUNK, 1])
         pos = np.sort(dg.choice(np.arange(1, size), n_copy, replace=False))
@@ -1274,9 +1310,10 @@ def _draw_chunk(p: _Pools, seed: int, start: int, size: int, n_total: int,
         for arr in (cat, tone, channel, tier, core, subject, greeting, extra, signoff, number):
             arr[idx] = arr[from_]
         near = pos[is_near].tolist()
+        copies = [(i, src[i], nr) for i, nr in zip(pos.tolist(), is_near.tolist())]
     return _Chunk(start, cat.tolist(), tone.tolist(), channel.tolist(), tier.tolist(), core.tolist(),
                   subject.tolist(), greeting.tolist(), extra.tolist(), signoff.tolist(), number.tolist(),
-                  created, near)
+                  created, near, copies)
 
 
 def _chunks(n: int, seed: int, dup_fraction: float, near_dup_fraction: float) -> Iterator[_Chunk]:
@@ -1396,6 +1433,261 @@ def generate_tickets(n: int, seed: int = 7, *, dup_fraction: float = 0.0,
                 "language": "en",
                 "sentiment": _SENTIMENT[ch.cat[k] * _T + ch.tone[k]],
             })
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Agent replies
+# --------------------------------------------------------------------------------------------
+# Lumora's policies, which good replies follow: hardware refunds within 30 days; subscriptions
+# refunded pro rata within 14 days of a charge; refunds show in 5-10 business days; standard
+# shipping 3-5 business days; a lost parcel is replaced free of charge; GDPR requests answered
+# within 30 days; staff never ask for passwords.
+
+_REPLY_BODY: dict[str, tuple[str, ...]] = {
+    "billing": (
+        "I've checked {ref} and I can see the second charge. I've reversed it today; depending on your bank it will show on your statement within 5-10 business days. A corrected invoice is attached to this email.",
+        "I've looked into {ref}. The amount is your plan's renewal, including VAT. If the renewal was not what you wanted, I can refund it in full, as it falls within our 14-day window - just reply and I'll do it straight away.",
+        "I've updated the billing details on {ref} and issued a new invoice with the correct address and our VAT number. You'll find it under Settings > Billing > Invoices as well.",
+    ),
+    "refund": (
+        "I've issued a full refund for {ref} to your original payment method. Refunds take 5-10 business days to appear, depending on your bank; you'll get a confirmation email with the refund reference.",
+        "Our warehouse confirmed they received your return for {ref}, and I've now released the refund. I'm sorry it was held up: it should reach your account within 5-10 business days.",
+        "As {ref} is within our 30-day return window, you're entitled to a full refund. I've emailed you a prepaid return label; as soon as the parcel is scanned by the carrier we'll send the money back.",
+    ),
+    "shipping_delay": (
+        "I've checked {ref} with the carrier: the parcel was held at their regional depot and is now moving again, with delivery expected within 2 business days. If it hasn't arrived by then, reply here and I'll send a replacement free of charge.",
+        "{ref} shows as delivered, so I've opened a trace with the carrier. Rather than make you wait for the investigation, I've already shipped a replacement by express delivery; you'll receive the tracking link by email today.",
+        "I'm sorry, {ref} hasn't left our warehouse yet because one item was out of stock. It's back in stock now and the order ships tomorrow. I've refunded the shipping cost for the delay.",
+    ),
+    "account_access": (
+        "For your security I've sent a one-time verification link to the email address on {ref}. Once you've confirmed it you can choose a new password, and then set up two-factor authentication again under Settings > Security.",
+        "I've unlocked {ref} and reset the login attempts. If the reset email still doesn't arrive, please check that messages from lumora.example aren't being filtered, or reply and we can verify your identity another way.",
+        "I've signed out all devices on {ref} and temporarily locked it, so nobody else can get in. To regain access, please follow the verification link I've just emailed you; we'll never ask you for your password.",
+    ),
+    "bug_report": (
+        "Thanks for the detailed report on {ref}. This is a known issue in the latest app version on some phones: a fix is in version 6.0.3, which is rolling out this week. Until then, turning off \"Background refresh\" in the app settings avoids the problem.",
+        "I've passed your report on {ref} to our engineers, together with the details you gave us. Could you send us the app logs (Settings > Help > Send diagnostics)? That will let them reproduce it quickly.",
+        "I've checked {ref} remotely: the device is online, but it is on an old firmware. I've pushed the update to it now; after it restarts (about 5 minutes) it should show correctly in the app.",
+    ),
+    "cancellation": (
+        "I've cancelled the subscription on {ref}. You won't be charged again, and you keep access until the end of the current billing period. Your recordings stay available for 30 days after that.",
+        "Your order {ref} has been cancelled before it shipped, and the full amount has been refunded to your payment method. It should show within 5-10 business days.",
+        "I've turned off auto-renewal on {ref}, so your plan will simply end at the end of this period. If you change your mind, you can turn it back on in Settings > Subscription.",
+    ),
+    "feature_request": (
+        "Thank you for the suggestion! I've passed it on to our product team and added your vote to the request. I can't promise a date, but we read every request, and you can follow what's planned at lumora.example/roadmap.",
+        "That's a great idea, and you're not the only one asking for it. It's on our list for the coming months; I've added {ref} to the list of customers we'll notify when it's available.",
+    ),
+    "technical_setup": (
+        "Here's what usually solves this:\n\n1. Make sure your phone is connected to the 2.4 GHz band of your Wi-Fi during setup.\n2. Hold the reset button for 10 seconds until the light blinks blue.\n3. In the app, tap + > Add device and follow the steps, keeping the phone within 2 metres of the device.\n\nIf it still fails, reply with a screenshot of the last screen and I'll look at {ref} directly.",
+        "To add a second user to {ref}, open the app, go to Settings > Home members > Invite, and enter their email address. They'll get an invitation and can join with their own login; you can choose whether they're an admin.",
+        "For Alexa or Google Home, open their app, search for the Lumora skill/action, and link it with your Lumora login. Your devices on {ref} will then appear automatically; give them a minute after linking.",
+    ),
+    "data_privacy": (
+        "We've received your request regarding {ref} and will complete it within 30 days, as GDPR requires. You'll get an email with a download link (for an export) or a confirmation (for a deletion) once it's done.",
+        "I've checked {ref}: only you and the people you invite to your home can watch your camera footage. Lumora staff cannot access recordings unless you grant temporary access for a support case. Recordings on your plan are kept for 30 days and then deleted.",
+        "I've withdrawn all marketing consents on {ref} and stopped any data sharing with partners. It can take up to 48 hours for emails already scheduled to stop. Our data protection officer can be reached at privacy@lumora.example.",
+    ),
+    "complaint": (
+        "I've read through your previous conversations on {ref}, and you're right that we didn't handle this well. I've escalated your case to our customer care manager, who will call you within 2 business days, and I've added a month of your plan free as an apology.",
+        "Thank you for telling us. I've shared your feedback about {ref} with the team lead, and I'll personally follow this case until it's resolved. You can reply to me directly instead of opening a new ticket.",
+    ),
+    "praise": (
+        "Thank you so much for taking the time to write! I've shared your message with the whole team - it really made our day.",
+        "That's wonderful to hear, thank you! I've passed your kind words on to the colleague who helped you.",
+    ),
+    "other": (
+        "Thanks for reaching out. This inbox handles customer support, so I've forwarded your message to the right team (partners@lumora.example), who will get back to you directly.",
+        "Thanks for your question! I've passed it on to the relevant team, who usually reply within a week.",
+    ),
+}
+
+_WRONG_POLICY: dict[str, tuple[str, ...]] = {
+    "billing": ("Charges can't be reversed once processed, so you'll need to contact your bank about this.",
+                "Price changes apply automatically and can't be refunded."),
+    "refund": ("Unfortunately refunds are only possible within 24 hours of purchase, so we can't refund {ref}.",
+               "We only offer store credit, not refunds."),
+    "shipping_delay": ("Once a parcel is marked as delivered we're no longer responsible for it; please contact the carrier.",
+                       "Delivery can take up to 30 business days, so please wait before contacting us."),
+    "account_access": ("Please reply with your current password and date of birth so we can verify the account.",
+                       "Locked accounts unlock automatically after 30 days."),
+    "bug_report": ("This is expected behaviour and not a bug.",
+                   "Please buy a new device; older ones are not supported by the app."),
+    "cancellation": ("Subscriptions can only be cancelled by post with three months' notice.",
+                     "We can't cancel orders once they're placed."),
+    "feature_request": ("We don't take feature requests from customers.",),
+    "technical_setup": ("Setup help is only available to Business plan customers.",
+                        "The device only works with our own router, which you can buy in our shop."),
+    "data_privacy": ("We keep all customer data indefinitely and cannot delete it.",
+                     "Our support agents can view camera footage whenever they need to, as stated in our terms."),
+    "complaint": ("Our records show nothing went wrong on our side.",),
+    "praise": ("Please rate us 5 stars in the app store.",),
+    "other": ("We don't answer questions like this.",),
+}
+
+_CURT: dict[str, tuple[str, ...]] = {
+    "billing": ("Check the billing page in the app.", "The charge is correct."),
+    "refund": ("Refund is processing.", "Wait 5-10 days."),
+    "shipping_delay": ("Check the tracking link.", "It's on its way."),
+    "account_access": ("Use the reset link.", "Reset your password in the app."),
+    "bug_report": ("Reinstall the app.", "Restart the device."),
+    "cancellation": ("Done.", "You can cancel in the app."),
+    "feature_request": ("Noted.", "Not planned."),
+    "technical_setup": ("See the manual.", "Factory reset it and try again."),
+    "data_privacy": ("See our privacy policy.", "Request received."),
+    "complaint": ("Sorry to hear that.", "Noted."),
+    "praise": ("Thanks.", "ok"),
+    "other": ("Wrong address.", "Not our department."),
+}
+
+_EMPATHY = (
+    "I'm sorry about the trouble with {ref}, and thank you for your patience.",
+    "I completely understand your frustration, and I'm sorry this has taken so long.",
+    "Sorry for the inconvenience, and thanks for the clear description.",
+    "I'm sorry you've had to contact us about this.",
+)
+_POSITIVE_OPEN = ("Thanks for getting in touch.", "Thanks for contacting Lumora Support.", "Thank you for your message.")
+_AGENTS = ("Sam", "Alex", "Noor", "Jamie", "Ritu", "Marco", "Elif", "Tomasz")
+_REF_RE = re.compile(
+    r"\b(order|invoice|account|case|RMA|INV|hub|home|serial|ticket|cart|customer|user|reference|ref)\b"
+    r"\s*\(?\s*(?:ID|no\.|number)?\s*[-:#]?\s*(?:LC-|INV-|RMA-)?(\d{5,8})\b", re.IGNORECASE)
+# Which reply variant fits which ticket: a pattern per variant of _REPLY_BODY (None: fallback).
+_REPLY_KEYS: dict[str, tuple[str | None, ...]] = {
+    "billing": (r"twice|double|two pending|two times", r"charge|paid|price|renew|recogni[sz]e", r"invoice|address|VAT|card"),
+    "refund": (r"damaged|broken|upgraded|mistake|refund of|promised", r"returned|send back|RMA|return", r"want to return|give back|doesn't work|not what"),
+    "shipping_delay": (r"transit|supposed to|late|not arrive|waiting|tracking|express|still not", r"delivered", r"shipped|hasn't even"),
+    "account_access": (r"password|reset|log ?in|login|logged out", r"locked|block|unlock", r"changed the email|someone|lost my phone|2FA|two-factor|SMS"),
+    "bug_report": (r"crash|update|closing itself|notifications|freez", r"schedule|automation|checkout|error|E-1042", r"offline|firmware"),
+    "cancellation": (r"subscription|plan|close|renewal|cancel button|stop", r"order", r"renewal"),
+    "feature_request": (None, None),
+    "technical_setup": (r"pair|connect|wi-?fi|setup|blinking|find|wiring|move all", r"second user|partner|wife|add my", r"alexa|google"),
+    "data_privacy": (r"copy|export|delete|erase|GDPR|datas", r"camera|footage|recordings|watch|see", r"consent|marketing|shar"),
+    "complaint": (None, None),
+    "praise": (None, None),
+    "other": (None, None),
+}
+_NO_REF = {
+    "billing": "your account", "refund": "your order", "shipping_delay": "your order", "account_access": "your account",
+    "bug_report": "your home", "cancellation": "your account", "feature_request": "your account",
+    "technical_setup": "your home", "data_privacy": "your account", "complaint": "your case", "praise": "your case",
+    "other": "your message",
+}
+_FIRST_SET = frozenset(_FIRST)
+
+
+def _ticket_ref(ticket: Mapping[str, Any]) -> str | None:
+    """The first order/account/case number a ticket mentions, as "order #1234567" etc."""
+    m = _REF_RE.search(str(ticket.get("body") or ticket.get("text") or ""))
+    if not m:
+        return None
+    word = m.group(1).lower()
+    word = {"inv": "invoice", "rma": "return RMA", "ref": "reference", "customer": "account", "user": "account"}.get(word, word)
+    return f"{word} #{m.group(2)}" if word == "order" else f"{word} {m.group(2)}"
+
+
+def _customer_name(ticket: Mapping[str, Any]) -> str | None:
+    """The first name the customer signed with, if any (quoted earlier replies are skipped)."""
+    body = str(ticket.get("body") or "")
+    for cut in ("\n-----Original Message-----", "\nOn ", "\n---\nSubmitted via"):
+        k = body.find(cut)
+        if k > 0:
+            body = body[:k]
+    for line in reversed(body.strip().split("\n")[-4:]):
+        word = line.strip().split(" ")[0].rstrip(",.") if line.strip() else ""
+        if word in _FIRST_SET:
+            return word
+    return None
+
+
+def _reply_parts(ticket: Mapping[str, Any], rng: random.Random) -> tuple[str, str, str, str, str]:
+    cat = str(ticket.get("category") or "other")
+    if cat not in _REPLY_BODY:
+        cat = "other"
+    ref = _ticket_ref(ticket) or _NO_REF[cat]
+    name = _customer_name(ticket)
+    greeting = f"Hi {name}," if name else rng.choice(("Hi there,", "Hello,", "Hi,"))
+    text = str(ticket.get("body") or ticket.get("text") or "")
+    fits = []  # (position of the first keyword, variant): the earliest mention is the main issue
+    for variant, key in zip(_REPLY_BODY[cat], _REPLY_KEYS[cat]):
+        m = re.search(key, text, re.IGNORECASE) if key else None
+        if m:
+            fits.append((m.start(), variant))
+    body = (min(fits)[1] if fits else rng.choice(_REPLY_BODY[cat])).format(ref=ref)
+    return cat, ref, greeting, body[:1].upper() + body[1:], rng.choice(_AGENTS)
+
+
+def _sign(agent: str, chat: bool) -> str:
+    return f"- {agent}" if chat else f"Best regards,\n{agent}\nLumora Customer Support"
+
+
+def generate_reply(ticket: Mapping[str, Any], rng: random.Random) -> str:
+    """A good support reply to ``ticket`` (keys used: category, body, channel, sentiment).
+
+    It greets the customer by name when they signed, apologises when the ticket is a problem,
+    refers to the order/account number the ticket gives, follows Lumora's policies, and closes
+    with a signature (a short one in chat).
+    """
+    cat, ref, greeting, body, agent = _reply_parts(ticket, rng)
+    chat = ticket.get("channel") == "chat"
+    if cat in ("praise", "feature_request", "other"):
+        opener = rng.choice(_POSITIVE_OPEN)
+    else:
+        opener = rng.choice(_EMPATHY).format(ref=ref)
+    close = rng.choice(("If there's anything else, just reply to this message.",
+                        "Let me know if there's anything else I can help with.",
+                        "I hope this helps - reply any time if you have more questions."))
+    if chat:
+        return f"{greeting} {opener} {body.replace(chr(10) * 2, chr(10))} {close} {_sign(agent, True)}"
+    return f"{greeting}\n\n{opener}\n\n{body}\n\n{close}\n\n{_sign(agent, False)}"
+
+
+_FLAWS = ("curt", "wrong_policy", "no_apology", "off_topic", "asks_again", "blame")
+
+
+def generate_reply_pair(ticket: Mapping[str, Any], rng: random.Random) -> tuple[str, str]:
+    """``(better, worse)`` replies to ``ticket``; the worse one has one realistic flaw: curt, a
+    wrong policy, no apology and no specifics, an answer to a different problem, asking again
+    for a number the customer already gave, or blaming the customer."""
+    better = generate_reply(ticket, rng)
+    cat, ref, greeting, body, agent = _reply_parts(ticket, rng)
+    chat = ticket.get("channel") == "chat"
+    flaws = list(_FLAWS)
+    if cat in ("praise", "feature_request", "other"):
+        flaws = ["curt", "wrong_policy", "off_topic"]
+    elif _ticket_ref(ticket) is None:
+        flaws.remove("asks_again")
+    flaw = rng.choice(flaws)
+    if flaw == "curt":
+        worse = rng.choice(_CURT[cat])
+    elif flaw == "wrong_policy":
+        worse = (f"{greeting}\n\n{rng.choice(_WRONG_POLICY[cat]).format(ref=ref)}\n\n{_sign(agent, chat)}")
+    elif flaw == "no_apology":
+        generic = re.sub(r"\b(order|account|invoice|case|home|hub|serial|return RMA|reference|cart|ticket) #?\d+",
+                         "your request", body)
+        worse = f"{generic}\n\n{_sign(agent, chat)}"
+    elif flaw == "off_topic":
+        other = rng.choice([c for c in _REPLY_BODY if c != cat and c not in ("praise", "other")])
+        worse = (f"{greeting}\n\n{rng.choice(_REPLY_BODY[other]).format(ref=_NO_REF[other])}\n\n"
+                 f"{_sign(agent, chat)}")
+    elif flaw == "asks_again":
+        worse = (f"{greeting}\n\nTo look into this we need your order or account number. Please reply "
+                 f"with it and describe the problem again.\n\n{_sign(agent, chat)}")
+    else:
+        worse = (f"{greeting}\n\nThis usually happens when the instructions weren't followed. Please read the "
+                 f"help centre carefully before contacting us.\n\n{_sign(agent, chat)}")
+    return better, worse
+
+
+def duplicate_pairs(n: int, seed: int = 7, *, dup_fraction: float = 0.0,
+                    near_dup_fraction: float = 0.0) -> dict[str, tuple[str, str]]:
+    """Ground truth for dedup benchmarks: external_id of each copied ticket ->
+    (external_id of the original it copies, "exact" or "near"), for the tickets that
+    ``generate_tickets``/``write_tickets_*`` make with the same arguments."""
+    out: dict[str, tuple[str, str]] = {}
+    for ch in _chunks(n, seed, dup_fraction, near_dup_fraction):
+        for i, j, nr in ch.copies:
+            out[f"T-{ch.start + i + 1:06d}"] = (f"T-{ch.start + j + 1:06d}", "near" if nr else "exact")
     return out
 
 
