@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import datetime as _dt
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,17 +160,22 @@ def detect_encoding(path: Path, encoding: str | None = None) -> str:
 def _guess_8bit(sample: bytes) -> str:
     from charset_normalizer import from_bytes
 
+    import unicodedata
+
     best = from_bytes(sample).best()
-    enc = codecs.lookup(best.encoding).name if best is not None else "cp1252"
-    # latin-1 and cp1252 agree except 0x80-0x9f, where cp1252 has printable characters
-    # (curly quotes, euro sign) that Windows tools write; prefer cp1252 when it decodes.
-    if enc in ("latin-1", "iso8859-1", "iso8859-15", "cp1252", "ascii", "utf-8"):
-        try:
-            sample.decode("cp1252")
-            return "cp1252"
-        except UnicodeDecodeError:
-            return "latin-1"
-    return enc
+    if best is not None:
+        # charset-normalizer tells scripts apart well (Cyrillic, Greek, ...) but guesses
+        # among the many Latin code pages almost at random on short samples; a Latin result
+        # is taken to be Windows-1252, what Western spreadsheet tools write.
+        letters = [c for c in str(best) if ord(c) > 127 and c.isalpha()]
+        latin = sum(1 for c in letters if unicodedata.name(c, "").startswith("LATIN"))
+        if letters and latin < len(letters) / 2:
+            return codecs.lookup(best.encoding).name
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d are undefined in cp1252
+        return "latin-1"
 
 
 def _transcode(path: Path, encoding: str, dest: Path) -> None:
@@ -250,6 +256,7 @@ _REJECT_TEXT = {
     "UNQUOTED VALUE": "a quote inside an unquoted field (quote the whole field and double inner quotes)",
     "LINE SIZE OVER MAXIMUM": f"record longer than {sql.MAX_LINE_BYTES:,} bytes",
     "INVALID UNICODE": "bytes that are not valid in the file's encoding",
+    "INVALID ENCODING": "bytes that are not valid in the file's encoding (pass the encoding)",
 }
 
 
@@ -268,7 +275,7 @@ def _read_csv(cur, path: Path, fmt: str, *, workdir: Path, encoding: str | None,
     except duckdb.Error as exc:
         raise InvalidInput(f"cannot read as CSV: {_first_line(exc)}", file=path.name) from None
     rejects = sql.csv_rejects(cur)
-    if encoding is None and enc == "utf-8" and any(r[2] == "INVALID UNICODE" for r in rejects):
+    if encoding is None and enc == "utf-8" and any(r[2] in ("INVALID UNICODE", "INVALID ENCODING") for r in rejects):
         # the first megabyte was valid UTF-8 but a later part is not: detect on the whole file
         with open(path, "rb") as f:
             enc = _guess_8bit(f.read())
@@ -578,9 +585,9 @@ def _ls_user(completed_by: Any) -> str:
     if isinstance(completed_by, dict):
         email = completed_by.get("email")
         if isinstance(email, str) and email:
-            return email
+            return re.sub(r"[^A-Za-z0-9_.@-]", "-", email)[:64]
         completed_by = completed_by.get("id")
-    return f"labelstudio-{completed_by}"
+    return re.sub(r"[^A-Za-z0-9_.@-]", "-", f"labelstudio-{completed_by}")[:64]
 
 
 def _read_label_studio(cur, path: Path, opts: StructuredOptions) -> Source:

@@ -34,7 +34,9 @@ __all__ = [
     "valid_new_rows", "existing_items", "row_item_ids", "answer_annotators", "user_ids",
     "validate_external_ids_in_project", "create_perr", "add_parse_errors", "sniff_csv",
     "map_rows_after_rejects", "lines_to_json", "create_empty_stage", "insert_import",
-    "set_import_report", "ANSWER_COLUMNS",
+    "set_import_report", "ANSWER_COLUMNS", "build_annotation_stage", "validate_annotation_stage",
+    "annotation_errors", "annotation_missing_users", "insert_staged_annotations",
+    "annotation_summary", "drop_annotation_temp",
 ]
 
 MAX_TEXT_CHARS = 100_000       # item text (and each candidate reply)
@@ -236,7 +238,7 @@ def read_json_array_raw(cur: Cursor, path: str, *, limit: int | None = None) -> 
 def read_parquet_raw(cur: Cursor, path: str, *, limit: int | None = None) -> None:
     lim = f" LIMIT {int(limit)}" if limit else ""
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT file_row_number + 1 AS _row, * "
+        f"CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
         f"FROM read_parquet({sql_str(path)}, file_row_number=true){lim}"
     )
 
@@ -642,7 +644,7 @@ def insert_answers(cur: Cursor, project_id: int) -> int:
         "INSERT INTO annotations (project_id, item_id, user_id, value, note, source) "
         "SELECT ?, m.id, u.id, a.value, a.note, 'import' FROM _imp_ans a "
         "JOIN _imp_ids m USING (_row) JOIN users u ON u.name = a.annotator "
-        "ORDER BY a._row RETURNING id", [project_id],
+        "ORDER BY a._row, a.rowid RETURNING id", [project_id],
     ).fetchall().__len__()
 
 
@@ -691,3 +693,110 @@ def insert_annotations_bulk(cur: Cursor, project_id: int, data: pa.Table) -> int
     finally:
         cur.unregister("_ann_arrow")
     return len(n)
+
+
+def build_annotation_stage(cur: Cursor, *, kind: str, row_expr: str, join: str,
+                           columns: dict[str, str | None], answer_col: str) -> None:
+    """``_imp_raw`` -> ``_ann_stage(_row, external_id, annotator, raw_value, note, created_at, err)``."""
+    def v(role: str) -> str:
+        c = columns.get(role)
+        return value_sql(kind, c) if c else "NULL"
+
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _ann_stage AS SELECT {row_expr} AS _row, "
+        f"trim({v('external_id')}) AS external_id, trim({v('annotator')}) AS annotator, "
+        f"({value_sql(kind, answer_col)})::VARCHAR AS raw_value, ({v('note')})::VARCHAR AS note, "
+        f"({v('created_at')})::VARCHAR AS created_raw, NULL::VARCHAR AS err, "
+        f"NULL::VARCHAR AS err_col FROM _imp_raw {join}"
+    )
+    cur.execute("INSERT INTO _ann_stage (_row, err) SELECT _row, message FROM _imp_perr")
+
+
+def validate_annotation_stage(cur: Cursor, *, project_id: int, task_type: str,
+                              labels: Sequence[str], multi_label: bool, create_users: bool,
+                              answer_col: str) -> None:
+    """Resolve items and users and normalise values; set ``err`` on bad rows."""
+    items_by_external_id(cur, project_id)
+    a = sql_str(answer_col)
+    if task_type == "classification":
+        value = ("array_to_string(list_sort(list_distinct(list_transform("
+                 "string_split(raw_value, '|'), x -> trim(x)))), '|')")
+        parts = "list_transform(string_split(raw_value, '|'), x -> trim(x))"
+        label_list = "[" + ", ".join(sql_str(x) for x in labels) + "]::VARCHAR[]"
+        value_checks = [
+            (f"NOT list_has_all({label_list}, {parts})",
+             f"'label ' || raw_value || ' is not in the project''s labels ({', '.join(labels)})'"),
+        ]
+        if not multi_label:
+            value_checks.insert(0, (f"len(list_distinct({parts})) > 1",
+                                    "'several labels given but the project is single-label'"))
+    elif task_type == "preference":
+        value = ("CASE WHEN upper(trim(raw_value)) IN ('A', 'B') THEN upper(trim(raw_value)) "
+                 "ELSE lower(trim(raw_value)) END")
+        value_checks = [(f"({value}) NOT IN ('A', 'B', 'tie', 'both_bad')",
+                         "'choice must be A, B, tie or both_bad, got ' || raw_value"),
+                        ("i.cand_missing", "'item has no candidates to choose between'")]
+    else:
+        value = "raw_value"
+        value_checks = [(f"length(raw_value) > {MAX_TEXT_CHARS}",
+                         f"'response has ' || length(raw_value) || ' characters; the limit is {MAX_TEXT_CHARS:,}'")]
+    user_check = [] if create_users else [
+        ("u.id IS NULL", "'unknown annotator ' || s.annotator || ' (create the user, or use --create-users)'")]
+    checks = [
+        ("s.external_id IS NULL OR s.external_id = ''", "'missing external_id'", "'external_id'"),
+        ("i.item_id IS NULL", "'unknown external_id ' || s.external_id || ' in this project'", "'external_id'"),
+        ("i.n > 1", "'external_id ' || s.external_id || ' names ' || i.n || ' items'", "'external_id'"),
+        ("s.annotator IS NULL OR s.annotator = ''", "'missing annotator'", "'annotator'"),
+        *[(p, m, "'annotator'") for p, m in user_check],
+        ("raw_value IS NULL OR trim(raw_value) = ''", f"'missing {answer_col}'", a),
+        ("contains(raw_value, chr(0))", f"'{answer_col} contains a NUL byte'", a),
+        *[(p, m, a) for p, m in value_checks],
+        ("s.created_raw IS NOT NULL AND s.created_raw <> '' AND try_cast(s.created_raw AS TIMESTAMPTZ) IS NULL",
+         "'created_at ' || s.created_raw || ' is not an ISO 8601 timestamp'", "'created_at'"),
+    ]
+    err = "CASE " + " ".join(f"WHEN {p} THEN {m}" for p, m, _c in checks) + " END"
+    col = "CASE " + " ".join(f"WHEN {p} THEN {c}" for p, _m, c in checks) + " END"
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _ann_stage2 AS SELECT s._row, i.item_id, u.id AS user_id, "
+        f"s.annotator, {value} AS value, s.note, "
+        f"CASE WHEN s.created_raw <> '' THEN try_cast(s.created_raw AS TIMESTAMPTZ) END AS created_at, "
+        f"coalesce(s.err, {err}) AS err, CASE WHEN s.err IS NOT NULL THEN s.err_col ELSE {col} END AS err_col "
+        f"FROM _ann_stage s "
+        f"LEFT JOIN (SELECT a.*, (x.candidate_a IS NULL OR x.candidate_b IS NULL) AS cand_missing "
+        f"           FROM _ann_items a JOIN items x ON x.id = a.item_id) i ON i.external_id = s.external_id "
+        f"LEFT JOIN users u ON u.name = s.annotator ORDER BY s._row"
+    )
+    cur.execute("DROP TABLE temp._ann_stage")
+    cur.execute("ALTER TABLE _ann_stage2 RENAME TO _ann_stage")
+
+
+def annotation_errors(cur: Cursor) -> list[tuple[int, str | None, str]]:
+    return cur.execute(
+        "SELECT _row, err_col, err FROM _ann_stage WHERE err IS NOT NULL ORDER BY _row"
+    ).fetchall()
+
+
+def annotation_missing_users(cur: Cursor) -> list[str]:
+    return [r[0] for r in cur.execute(
+        "SELECT DISTINCT annotator FROM _ann_stage WHERE user_id IS NULL ORDER BY 1").fetchall()]
+
+
+def insert_staged_annotations(cur: Cursor, project_id: int) -> int:
+    """Insert ``_ann_stage`` rows (users resolved by name) as source='import'."""
+    return len(cur.execute(
+        "INSERT INTO annotations (project_id, item_id, user_id, value, note, source, created_at) "
+        "SELECT ?, s.item_id, u.id, s.value, NULLIF(s.note, ''), 'import', coalesce(s.created_at, now()) "
+        "FROM _ann_stage s JOIN users u ON u.name = s.annotator ORDER BY s._row RETURNING id",
+        [project_id]).fetchall())
+
+
+def annotation_summary(cur: Cursor) -> dict[str, Any]:
+    rows = cur.execute(
+        "SELECT count(*), count(DISTINCT item_id), count(DISTINCT annotator) FROM _ann_stage"
+    ).fetchall()[0]
+    return {"rows": rows[0], "items": rows[1], "annotators": rows[2]}
+
+
+def drop_annotation_temp(cur: Cursor) -> None:
+    for t in ("_ann_stage", "_ann_stage2", "_ann_items"):
+        cur.execute(f"DROP TABLE IF EXISTS temp.{t}")
