@@ -1,0 +1,744 @@
+"""Export settled items as OpenAI fine-tuning files (SFT or DPO JSONL) with a manifest.
+
+``plan_export`` computes everything an export would contain — counts, class distributions
+before and after balancing, the grouped stratified split, exact token counts, default epochs,
+estimated cost, validation against the JSON Schemas and OpenAI's rules — without writing.
+``export_project`` does the same and then writes::
+
+    exports/<project>/<YYYYmmddTHHMMSSZ>-<kind>/
+        train.jsonl  validation.jsonl  manifest.json  [trl/train.(jsonl|parquet) ...]
+
+into a temporary directory next to the target, renamed into place when complete, and records
+the export in the ``exports`` table. See ``docs/export.md`` for options and manifest fields.
+
+Line shapes
+    classification -> SFT ``system? + user(ticket) + assistant(label)``; a multi-label gold
+    (stored ``billing|refund``) is written ``"billing, refund"``.
+    response -> SFT ``system? + user(ticket) + assistant(gold reply)``.
+    preference -> DPO ``input.messages = [system?, user]``, ``preferred_output`` /
+    ``non_preferred_output`` one assistant message each from ``candidate_a`` / ``candidate_b``
+    (gold ``A``/``B`` name candidates in imported order); ties, both-bad and unusable pairs are
+    excluded and counted. Only settled items are exported (disagreements are not).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import math
+import os
+import shutil
+import statistics
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from curator import settle
+from curator.balance import BalanceSpec, group_items, order_key, parse_balance, split_groups
+from curator.errors import ConflictError, InvalidInput, RowError
+from curator.models import (billable_tokens, default_epochs, encoding_name, get_model,
+                            lifecycle_notice)
+from curator.paths import exports_dir
+from curator.permissions import Actor, require
+from curator.projects import Project, get_project
+from curator.store import Store
+from curator.store import exports as sql
+from curator.tokens import count_dpo_examples, count_examples
+from curator.validate import MIN_EXAMPLES, ValidationReport, validate_lines, validate_manifest
+
+__all__ = [
+    "KINDS",
+    "TASK_KIND",
+    "DEFAULT_MODEL",
+    "MANIFEST_SCHEMA_VERSION",
+    "STAGES",
+    "ExportPlan",
+    "ExportResult",
+    "plan_export",
+    "export_project",
+    "list_exports",
+    "token_histogram",
+]
+
+KINDS = ("sft", "dpo")
+TASK_KIND = {"classification": "sft", "response": "sft", "preference": "dpo"}
+DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
+MANIFEST_SCHEMA_VERSION = 1
+STAGES = ("read", "tokens", "balance", "split", "validate", "write")
+"""Stages reported to ``progress(done, total, stage)``; ``done`` counts finished stages."""
+
+Progress = Callable[[int, int, str], None]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("curator")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+@dataclass(frozen=True)
+class _Options:
+    kind: str
+    balance: BalanceSpec
+    balance_by: str | None
+    val_fraction: float | None
+    val_count: int | None
+    seed: int
+    model: str
+    system_prompt: str
+    over_limit: str
+    trl: str | None
+    allow_small: bool
+
+    def settings(self, system_text: str | None, epochs: int | None) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "balance": str(self.balance),
+            "balance_by": self.balance_by,
+            "val_fraction": self.val_fraction,
+            "val_count": self.val_count,
+            "seed": self.seed,
+            "model": self.model,
+            "system_prompt": self.system_prompt,
+            "system_prompt_sha256": _sha(system_text.encode()) if system_text else None,
+            "over_limit": self.over_limit,
+            "allow_small": self.allow_small,
+            "trl": self.trl,
+            "epochs": epochs,
+        }
+
+
+def _options(project: Project, kind: str, balance: Any, balance_by: str | None,
+             val_fraction: float | None, val_count: int | None, seed: int, model: str,
+             system_prompt: str, over_limit: str, trl: str | None, allow_small: bool) -> _Options:
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown export kind {kind!r}; expected 'sft' or 'dpo'")
+    want = TASK_KIND[project.task_type]
+    if kind != want:
+        raise InvalidInput(
+            f"project {project.name!r} is a {project.task_type} project, which exports "
+            f"{want.upper()} files (kind={want!r}); "
+            + ("DPO needs a preference project (two candidate replies per prompt)" if kind == "dpo"
+               else "SFT needs a classification or response project"))
+    spec = parse_balance(balance)
+    if balance_by is not None:
+        balance_by = str(balance_by).strip()
+        if not balance_by:
+            raise InvalidInput("balance_by is empty; give 'label' or a metadata field name")
+        if balance_by == "label":
+            if project.task_type != "classification":
+                raise InvalidInput(f"balance_by='label' needs a classification project; "
+                                   f"{project.name!r} is a {project.task_type} project: give a "
+                                   "metadata field name")
+            balance_by = None
+    if spec.mode != "none" and balance_by is None and project.task_type != "classification":
+        raise InvalidInput(
+            f"balance={str(spec)!r} on a {project.task_type} project needs balance_by=<metadata "
+            "field> (there are no labels to balance)")
+    if val_count is not None:
+        if isinstance(val_count, bool) or not isinstance(val_count, int) or val_count < 0:
+            raise InvalidInput(f"val_count must be a whole number >= 0, got {val_count!r}")
+        val_fraction = None
+    else:
+        if val_fraction is None:
+            val_fraction = 0.0
+        try:
+            val_fraction = float(val_fraction)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"val_fraction must be a number from 0 to below 1, got {val_fraction!r}") from None
+        if not 0.0 <= val_fraction < 1.0 or math.isnan(val_fraction):
+            raise InvalidInput(f"val_fraction must be from 0 to below 1 (e.g. 0.1), got {val_fraction}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInput(f"seed must be a whole number >= 0, got {seed!r}")
+    info = get_model(model)
+    if not info.supports(kind):
+        able = "SFT" if kind == "sft" else "DPO"
+        raise InvalidInput(f"model {model!r} cannot be fine-tuned with {able}; choose another "
+                           "model (see `curator models`)")
+    if system_prompt is None or not isinstance(system_prompt, str) or not system_prompt.strip():
+        raise InvalidInput("system_prompt must be 'project', 'none' or the text of a custom prompt")
+    if over_limit not in ("drop", "keep"):
+        raise InvalidInput(f"over_limit must be 'drop' or 'keep', got {over_limit!r}")
+    if trl not in (None, "jsonl", "parquet"):
+        raise InvalidInput(f"trl must be None, 'jsonl' or 'parquet', got {trl!r}")
+    return _Options(kind, spec, balance_by, val_fraction, val_count, seed, model, system_prompt,
+                    over_limit, trl, bool(allow_small))
+
+
+def _system_text(project: Project, option: str) -> str | None:
+    if option == "project":
+        return project.system_prompt.strip() or None
+    if option == "none":
+        return None
+    return option.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+@dataclass
+class ExportPlan:
+    """Everything an export will contain, computed without writing (``to_dict`` is JSON-ready).
+
+    ``problems`` are reasons the export would be refused (validation errors, too few training
+    examples); ``warnings`` are recorded in the manifest but do not stop it.
+    """
+
+    kind: str
+    project: dict[str, Any]
+    settings: dict[str, Any]
+    seed: int
+    counts: dict[str, int]
+    exclusions: dict[str, int]
+    distributions: dict[str, dict[str, int]]
+    tokens: dict[str, dict[str, Any]]
+    cost_estimate: dict[str, Any] | None
+    epochs: int | None
+    groups: dict[str, int]
+    item_ids: dict[str, list[int]]
+    over_limit_item_ids: list[int]
+    validation: dict[str, dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "kind": self.kind, "project": self.project, "settings": self.settings,
+            "seed": self.seed, "counts": self.counts, "exclusions": self.exclusions,
+            "distributions": self.distributions, "tokens": self.tokens,
+            "cost_estimate": self.cost_estimate, "epochs": self.epochs, "groups": self.groups,
+            "item_ids": self.item_ids, "over_limit_item_ids": self.over_limit_item_ids,
+            "validation": self.validation, "warnings": self.warnings, "problems": self.problems,
+        }
+
+
+@dataclass
+class ExportResult:
+    """A written export. ``to_dict()`` is the manifest plus ``export_dir`` and ``paths``."""
+
+    export_id: int
+    export_dir: Path
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    paths: dict[str, Path]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.manifest)
+        d["export_dir"] = str(self.export_dir)
+        d["manifest_sha256"] = self.manifest_sha256
+        d["paths"] = {k: str(v) for k, v in self.paths.items()}
+        return d
+
+
+@dataclass
+class _Built:
+    plan: ExportPlan
+    train: list[dict[str, Any]]
+    validation: list[dict[str, Any]]
+    reports: dict[str, ValidationReport]
+    timings: dict[str, float]
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines
+
+def _sft_line(system: str | None, user: str, assistant: str) -> dict[str, Any]:
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs.append({"role": "user", "content": user})
+    msgs.append({"role": "assistant", "content": assistant})
+    return {"messages": msgs}
+
+
+def _dpo_line(system: str | None, user: str, preferred: str, rejected: str) -> dict[str, Any]:
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs.append({"role": "user", "content": user})
+    return {"input": {"messages": msgs},
+            "preferred_output": [{"role": "assistant", "content": preferred}],
+            "non_preferred_output": [{"role": "assistant", "content": rejected}]}
+
+
+def _line(task: str, system: str | None, text: str, gold: str, a: str | None,
+          b: str | None) -> dict[str, Any]:
+    if task == "classification":
+        return _sft_line(system, text, ", ".join(gold.split("|")))
+    if task == "response":
+        return _sft_line(system, text, gold)
+    assert a is not None and b is not None
+    return _dpo_line(system, text, a, b) if gold == "A" else _dpo_line(system, text, b, a)
+
+
+def _trl_line(kind: str, line: dict[str, Any]) -> dict[str, Any]:
+    if kind == "sft":
+        return {"messages": line["messages"]}
+    return {"prompt": line["input"]["messages"], "chosen": line["preferred_output"],
+            "rejected": line["non_preferred_output"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Token statistics
+
+def _nice_width(span: float, max_bins: int) -> int:
+    raw = max(1.0, span / max_bins)
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if m * mag >= raw:
+            return max(1, int(m * mag))
+    return int(10 * mag)
+
+
+def token_histogram(values: Sequence[int], max_bins: int = 20) -> list[dict[str, int]]:
+    """Bins ``{"lo", "hi", "count"}`` (``lo <= tokens < hi``) of equal, round width (1/2/5 x 10^k)."""
+    if not values:
+        return []
+    lo_v, hi_v = min(values), max(values)
+    width = _nice_width(hi_v - lo_v + 1, max_bins)
+    start = (lo_v // width) * width
+    n_bins = (hi_v - start) // width + 1
+    counts = Counter((v - start) // width for v in values)
+    return [{"lo": start + k * width, "hi": start + (k + 1) * width, "count": counts.get(k, 0)}
+            for k in range(n_bins)]
+
+
+def _token_stats(billed: list[int], longest: list[int], model: str,
+                 limit: int | None) -> dict[str, Any]:
+    n = len(billed)
+    base: dict[str, Any] = {"model": model, "encoding": encoding_name(model), "token_limit": limit,
+                            "n_examples": n, "total": sum(billed)}
+    if not n:
+        base.update(min=None, max=None, mean=None, median=None, p10=None, p90=None,
+                    n_over_limit=0, billable_tokens_per_epoch=0, histogram=[])
+        return base
+    ordered = sorted(billed)
+    q = (statistics.quantiles(ordered, n=10, method="inclusive") if n > 1
+         else [float(ordered[0])] * 9)
+    base.update(
+        min=ordered[0], max=ordered[-1], mean=round(sum(ordered) / n, 3),
+        median=float(statistics.median(ordered)), p10=q[0], p90=q[-1],
+        n_over_limit=sum(1 for t in longest if limit is not None and t > limit),
+        billable_tokens_per_epoch=billable_tokens(billed, model, 1),
+        histogram=token_histogram(billed),
+    )
+    return base
+
+
+def _count_tokens(kind: str, lines: list[dict[str, Any]], model: str) -> tuple[list[int], list[int]]:
+    """(billed tokens, longest sequence) per line."""
+    if kind == "sft":
+        billed = count_examples(lines, model)
+        return billed, billed
+    parts = count_dpo_examples(lines, model)
+    return [sum(p) for p in parts], [p[0] + max(p[1], p[2]) for p in parts]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan
+
+def _resolve_project(store: Store, project: Project | str | int) -> Project:
+    if isinstance(project, Project):
+        return get_project(store, project.id)
+    return get_project(store, project)
+
+
+def _report_summary(rep: ValidationReport) -> dict[str, Any]:
+    return {"ok": rep.ok, "n_examples": rep.n_examples, "n_errors": rep.n_errors,
+            "n_warnings": rep.n_warnings, "codes": dict(sorted(rep.codes.items()))}
+
+
+def _build(store: Store, project: Project, o: _Options, progress: Progress | None,
+           today: Any) -> _Built:
+    import time
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    step = [0]
+
+    def stage(name: str) -> None:
+        nonlocal t0
+        now_t = time.perf_counter()
+        if step[0]:
+            timings[STAGES[step[0] - 1]] = round(now_t - t0, 4)
+        t0 = now_t
+        if progress is not None:
+            progress(step[0], len(STAGES), name)
+        step[0] += 1
+
+    task = project.task_type
+    info = get_model(o.model)
+    limit = info.token_limit
+    system = _system_text(project, o.system_prompt)
+    warnings: list[str] = []
+    problems: list[str] = []
+
+    stage("read")
+    cur = store.cursor()
+    ex, bal, over_t = sql.new_name("examples"), sql.new_name("balanced"), sql.new_name("oversampled")
+    try:
+        rule = settle.project_rule(cur, project.id).as_tuple()
+        sql.create_examples(cur, ex, project.id, rule, task, o.balance_by)
+        settled, exclusions = sql.exclusion_counts(cur, ex)
+        rows = sql.eligible_rows(cur, ex)
+        if not rows:
+            why = (f"{settled} settled item(s), all excluded ({', '.join(f'{k}: {v}' for k, v in exclusions.items())})"
+                   if settled else "no settled items (items need answers that meet the settle rule, "
+                                   "or a lead's adjudication)")
+            raise InvalidInput(f"nothing to export from project {project.name!r}: {why}")
+        ids = [int(r[0]) for r in rows]
+        lines = [_line(task, system, r[1], r[2], r[3], r[4]) for r in rows]
+
+        stage("tokens")
+        billed_l, longest_l = _count_tokens(o.kind, lines, o.model)
+        line_of = dict(zip(ids, lines))
+        billed = dict(zip(ids, billed_l))
+        longest = dict(zip(ids, longest_l))
+        over = [i for i in ids if limit is not None and longest[i] > limit]
+        if over:
+            if o.over_limit == "drop":
+                sql.exclude_items(cur, ex, over, "over_token_limit")
+                exclusions["over_token_limit"] = len(over)
+                warnings.append(f"{len(over)} example(s) over {o.model}'s limit of {limit} tokens "
+                                "were dropped (item ids in over_limit_item_ids)")
+            else:
+                warnings.append(f"{len(over)} example(s) are over {o.model}'s limit of {limit} tokens; "
+                                "kept as asked: OpenAI truncates them from the end")
+        if o.balance_by is not None:
+            missing = sql.class_counts(cur, ex).get(sql.MISSING_CLASS, 0)
+            if missing:
+                warnings.append(f"{missing} item(s) have no metadata field {o.balance_by!r}; they "
+                                f"form the class {sql.MISSING_CLASS!r}")
+
+        stage("balance")
+        before = sql.class_counts(cur, ex)
+        if not before:
+            raise InvalidInput(f"nothing to export from project {project.name!r}: every eligible "
+                               "example is over the token limit (use over_limit='keep' or another model)")
+        mode = "none" if o.balance.mode == "oversample" else o.balance.mode
+        sql.balance_rows(cur, ex, bal, mode, o.seed, o.balance.cap)
+        picked = sql.balanced_rows(cur, bal)
+
+        stage("split")
+        cls_of = {i: c for i, c, _ in picked}
+        groups = group_items(cls_of, sql.duplicate_pairs(cur, project.id))
+        split = split_groups(list(cls_of.items()), groups, o.seed, val_fraction=o.val_fraction,
+                             val_count=o.val_count)
+        train_items = [i for i in cls_of if i not in split.validation]
+        if o.balance.mode == "oversample":
+            sql.balance_rows(cur, ex, over_t, "oversample", o.seed, item_ids=train_items)
+            train_rows = sql.balanced_rows(cur, over_t)
+            extra = sum(1 for _, _, k in train_rows if k > 0)
+            warnings.append(
+                f"oversampling (asked for): {extra} training line(s) repeat examples of smaller "
+                "classes up to the largest training class; repeated examples tend to over-fit — "
+                "more real examples of the small classes are better. Validation is never oversampled")
+        else:
+            train_rows = [(i, cls_of[i], 0) for i in train_items]
+        val_rows = [(i, cls_of[i], 0) for i in cls_of if i in split.validation]
+        train_rows.sort(key=lambda r: order_key(o.seed, f"{r[0]}:{r[2]}"))
+        val_rows.sort(key=lambda r: order_key(o.seed, f"{r[0]}:{r[2]}"))
+    finally:
+        sql.drop(cur, ex, bal, over_t)
+        cur.close()
+    for c, n in sorted(split.shortfall.items()):
+        warnings.append(f"validation has {n} fewer {c!r} example(s) than its target of "
+                        f"{split.targets[c]}: duplicate groups did not fit without straddling the split")
+
+    train_ids = [i for i, _, _ in train_rows]
+    val_ids = [i for i, _, _ in val_rows]
+    train = [line_of[i] for i in train_ids]
+    validation = [line_of[i] for i in val_ids]
+    n_train = len(train)
+    if n_train == 0:
+        problems.append("the training split is empty; lower val_fraction / val_count or settle more items")
+    elif n_train < MIN_EXAMPLES:
+        msg = (f"only {n_train} training example(s); OpenAI rejects training files with fewer than "
+               f"{MIN_EXAMPLES}")
+        if o.allow_small:
+            warnings.append(msg + " (written anyway: allow_small=True)")
+        else:
+            problems.append(msg + "; settle more items, lower the validation share, or pass "
+                                  "allow_small=True to write it anyway")
+
+    stage("validate")
+    reports = {"train.jsonl": validate_lines(train, o.kind, None, min_examples=1 if o.allow_small else MIN_EXAMPLES)}
+    if validation:
+        reports["validation.jsonl"] = validate_lines(validation, o.kind, None, min_examples=1)
+    for fname, rep in reports.items():
+        split_ids = train_ids if fname == "train.jsonl" else val_ids
+        for e in rep.errors:
+            if e.code == "too_few_examples":
+                continue  # reported above in plainer words
+            item = f"item {split_ids[e.line - 1]}: " if e.line else ""
+            problems.append(f"{fname} line {e.line}{', ' + e.field if e.field else ''}: {item}{e.message}")
+        if rep.n_errors > len(rep.errors):
+            problems.append(f"{fname}: {rep.n_errors - len(rep.errors)} more error(s)")
+        warn_codes = Counter(w.code for w in rep.warnings)
+        if rep.n_warnings:
+            if o.balance.mode == "oversample" and fname == "train.jsonl":
+                warn_codes.pop("duplicate_line", None)
+            if warn_codes:
+                listed = ", ".join(f"{c} x{n}" for c, n in sorted(warn_codes.items()))
+                warnings.append(f"{fname}: validator warnings: {listed}")
+    if info.dpo == "unverified" and o.kind == "dpo":
+        warnings.append(f"DPO on {o.model} is not confirmed by OpenAI documentation")
+    notice = lifecycle_notice(o.model, today)
+    if notice:
+        warnings.append(notice)
+
+    train_billed = [billed[i] for i in train_ids]
+    epochs = default_epochs(n_train) if n_train else None
+    cost: dict[str, Any] | None = None
+    if epochs:
+        total = billable_tokens(train_billed, o.model, epochs)
+        usd = None if info.price_per_1m is None else round(total * info.price_per_1m / 1e6, 6)
+        cost = {"model": o.model, "epochs": epochs, "billable_tokens": total, "usd": usd,
+                "price_per_1m": info.price_per_1m,
+                "note": ("training tokens in train.jsonl (over-long examples counted up to the limit) "
+                         "x default epochs x price; validation tokens are not billed"
+                         + (f"; price: {info.price_note}" if info.price_note else ""))}
+    tokens = {
+        "train": _token_stats(train_billed, [longest[i] for i in train_ids], o.model, limit),
+        "validation": _token_stats([billed[i] for i in val_ids], [longest[i] for i in val_ids],
+                                   o.model, limit),
+    }
+
+    def dist(rows: list[tuple[int, str, int]]) -> dict[str, int]:
+        return dict(sorted(Counter(c for _, c, _ in rows).items()))
+
+    after = dist(train_rows + val_rows)
+    counts = {
+        "settled": settled,
+        "excluded": sum(exclusions.values()),
+        "eligible": sum(before.values()),
+        "after_balance": len(train_rows) + len(val_rows),
+        "train": len(train_rows),
+        "validation": len(val_rows),
+        "dropped_over_limit": exclusions.get("over_token_limit", 0),
+        "over_limit": len(over),
+        "oversampled_copies": sum(1 for _, _, k in train_rows if k > 0),
+    }
+    timings[STAGES[step[0] - 1]] = round(time.perf_counter() - t0, 4)
+    plan = ExportPlan(
+        kind=o.kind,
+        project={"id": project.id, "name": project.name, "task_type": project.task_type,
+                 "labels": project.label_names, "multi_label": project.multi_label,
+                 "settle_rule": project.settle_rule,
+                 "system_prompt_sha256": _sha(project.system_prompt.encode())},
+        settings=o.settings(system, epochs), seed=o.seed, counts=counts,
+        exclusions=dict(sorted(exclusions.items())),
+        distributions={"before": before, "after": after, "train": dist(train_rows),
+                       "validation": dist(val_rows)},
+        tokens=tokens, cost_estimate=cost, epochs=epochs,
+        groups={"n_groups": split.n_groups, "n_multi_item_groups": split.n_multi_item_groups,
+                "largest_group": split.largest_group},
+        item_ids={"train": train_ids, "validation": val_ids},
+        over_limit_item_ids=sorted(over),
+        validation={k: _report_summary(v) for k, v in reports.items()},
+        warnings=warnings, problems=problems,
+    )
+    return _Built(plan, train, validation, reports, timings)
+
+
+def _utc(now: datetime | None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    return now.astimezone(timezone.utc)
+
+
+def plan_export(store: Store, actor: Actor, project: Project | str | int, *, kind: str = "sft",
+                balance: str = "none", balance_by: str | None = None,
+                val_fraction: float | None = 0.1, val_count: int | None = None, seed: int = 0,
+                model: str = DEFAULT_MODEL, system_prompt: str = "project",
+                over_limit: str = "drop", trl: str | None = None, allow_small: bool = False,
+                progress: Progress | None = None, now: datetime | None = None) -> ExportPlan:
+    """Counts, distributions, split, tokens, epochs, cost and validation of an export, without
+    writing anything. Same options as :func:`export_project`; check ``plan.problems``."""
+    require(actor, "export")
+    proj = _resolve_project(store, project)
+    o = _options(proj, kind, balance, balance_by, val_fraction, val_count, seed, model,
+                 system_prompt, over_limit, trl, allow_small)
+    return _build(store, proj, o, progress, _utc(now).date()).plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _jsonl(lines: list[dict[str, Any]]) -> bytes:
+    dumps = orjson.dumps
+    return b"".join(dumps(x) + b"\n" for x in lines)
+
+
+def _parquet(rows: list[dict[str, Any]], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path, compression="zstd")
+
+
+def _target_dir(project: Project, kind: str, out_dir: str | os.PathLike[str] | None,
+                now: datetime) -> Path:
+    if out_dir is not None:
+        target = Path(out_dir).expanduser()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise ConflictError(f"{target} already exists; choose a new export folder")
+        if target.exists():
+            target.rmdir()  # an empty folder made for us: replaced by the complete export
+        return target
+    base = exports_dir() / project.name
+    stem = f"{now:%Y%m%dT%H%M%SZ}-{kind}"
+    target = base / stem
+    n = 2
+    while target.exists():
+        target = base / f"{stem}-{n}"
+        n += 1
+    return target
+
+
+def export_project(store: Store, actor: Actor, project: Project | str | int, *, kind: str = "sft",
+                   balance: str = "none", balance_by: str | None = None,
+                   val_fraction: float | None = 0.1, val_count: int | None = None, seed: int = 0,
+                   model: str = DEFAULT_MODEL, system_prompt: str = "project",
+                   over_limit: str = "drop", out_dir: str | os.PathLike[str] | None = None,
+                   trl: str | None = None, allow_small: bool = False,
+                   progress: Progress | None = None, now: datetime | None = None) -> ExportResult:
+    """Export a project's settled items; see the module docstring and ``docs/export.md``.
+
+    ``balance``: none | equal | cap:N | oversample (oversampling only when asked; it repeats
+    training examples and is flagged in the manifest). ``balance_by``: None or 'label' for the
+    gold label (classification), else a top-level metadata field. ``val_count`` (items) wins
+    over ``val_fraction``. ``system_prompt``: 'project', 'none' or a custom text.
+    ``over_limit``: drop or keep examples over the model's per-example token limit. ``trl``:
+    also write a TRL/Hugging Face copy under ``trl/`` as 'jsonl' or 'parquet'. ``now`` fixes
+    the timestamp. Raises ``InvalidInput`` listing the problems when the files would not pass
+    validation (nothing is written then); ``PermissionDenied`` for roles without 'export'.
+    """
+    import time
+
+    require(actor, "export")
+    proj = _resolve_project(store, project)
+    o = _options(proj, kind, balance, balance_by, val_fraction, val_count, seed, model,
+                 system_prompt, over_limit, trl, allow_small)
+    when = _utc(now)
+    built = _build(store, proj, o, progress, when.date())
+    plan = built.plan
+    if plan.problems:
+        raise InvalidInput(
+            f"export of project {proj.name!r} refused ({len(plan.problems)} problem(s)); nothing "
+            "was written", [RowError(None, None, p) for p in plan.problems])
+    if progress is not None:
+        progress(len(STAGES) - 1, len(STAGES), "write")
+    t_write = time.perf_counter()
+
+    target = _target_dir(proj, o.kind, out_dir, when)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; an export is an ordinary folder
+    renamed = False
+    try:
+        export_id = sql.next_export_id(store.cursor())
+        files: list[dict[str, Any]] = []
+        paths: dict[str, Path] = {}
+
+        def put(rel: str, data: bytes | None, split: str, fmt: str, n_lines: int,
+                writer: Callable[[Path], None] | None = None) -> None:
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if data is not None:
+                path.write_bytes(data)
+            else:
+                assert writer is not None
+                writer(path)
+                data = path.read_bytes()
+            files.append({"name": rel, "split": split, "format": fmt, "sha256": _sha(data),
+                          "bytes": len(data), "lines": n_lines})
+            paths[split] = target / rel
+
+        parts = [("train", built.train)] + ([("validation", built.validation)] if built.validation else [])
+        for split, lines in parts:
+            put(f"{split}.jsonl", _jsonl(lines), split, f"openai-{o.kind}", len(lines))
+        if o.trl:
+            for split, lines in parts:
+                rows = [_trl_line(o.kind, x) for x in lines]
+                if o.trl == "jsonl":
+                    put(f"trl/{split}.jsonl", _jsonl(rows), f"trl_{split}", f"trl-{o.kind}-jsonl", len(rows))
+                else:
+                    put(f"trl/{split}.parquet", None, f"trl_{split}", f"trl-{o.kind}-parquet",
+                        len(rows), lambda p, rows=rows: _parquet(rows, p))
+
+        migrations = store.applied_migrations()
+        manifest: dict[str, Any] = {
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "export_id": export_id,
+            "kind": o.kind,
+            "created_at": when.isoformat(),
+            "created_by": actor.name,
+            "curator_version": _version(),
+            "project": plan.project,
+            "database": {"identity": store.database_id() or "unknown",
+                         "schema_version": migrations[-1] if migrations else "none"},
+            "settings": plan.settings,
+            "seed": o.seed,
+            "counts": plan.counts,
+            "exclusions": plan.exclusions,
+            "distributions": plan.distributions,
+            "tokens": plan.tokens,
+            "cost_estimate": plan.cost_estimate,
+            "groups": plan.groups,
+            "files": files,
+            "item_ids": plan.item_ids,
+            "over_limit_item_ids": plan.over_limit_item_ids,
+            "validation": plan.validation,
+            "warnings": plan.warnings,
+        }
+        validate_manifest(manifest)
+        mbytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
+        (tmp / "manifest.json").write_bytes(mbytes)
+        msha = _sha(mbytes)
+        paths["manifest"] = target / "manifest.json"
+        with store.transaction() as cur:
+            sql.insert_export(cur, export_id, proj.id, o.kind, str(target),
+                              orjson.dumps(plan.settings).decode(),
+                              orjson.dumps(plan.counts).decode(), msha, actor.id or None)
+            if target.exists():
+                raise ConflictError(f"{target} appeared while exporting; export again")
+            os.rename(tmp, target)
+            renamed = True
+    except BaseException:
+        shutil.rmtree(target if renamed else tmp, ignore_errors=True)
+        raise
+    timings = dict(built.timings)
+    timings["write"] = round(time.perf_counter() - t_write, 4)
+    if progress is not None:
+        progress(len(STAGES), len(STAGES), "done")
+    return ExportResult(export_id, target, manifest, msha, paths, timings)
+
+
+def list_exports(store: Store, actor: Actor, project: Project | str | int | None = None) -> list[dict[str, Any]]:
+    """Recorded exports (newest first), optionally of one project."""
+    require(actor, "export")
+    pid = _resolve_project(store, project).id if project is not None else None
+    out = []
+    for (eid, proj_id, pname, kind, path, settings_j, counts_j, msha, who,
+         created) in sql.list_exports(store.cursor(), pid):
+        out.append({"export_id": int(eid), "project_id": int(proj_id), "project": pname,
+                    "kind": kind, "path": path, "settings": orjson.loads(settings_j),
+                    "counts": orjson.loads(counts_j), "manifest_sha256": msha,
+                    "created_by": who, "created_at": created.isoformat()})
+    return out
