@@ -143,6 +143,11 @@ def test_jsonl_valid_and_equal_to_generate(tmp_path: Path) -> None:
     assert all(list(p) == list(JSONL_KEYS) for p in parsed)
     assert parsed == generate_tickets(2000, seed=3, dup_fraction=0.02, near_dup_fraction=0.03)
 
+    slim = tmp_path / "slim.jsonl"
+    write_tickets_jsonl(slim, 2000, seed=3, dup_fraction=0.02, near_dup_fraction=0.03, include_text=False)
+    slim_rows = [json.loads(line) for line in slim.read_text(encoding="utf-8").splitlines()]
+    assert slim_rows == [{k: v for k, v in p.items() if k != "text"} for p in parsed]
+
 
 def test_writers_deterministic(tmp_path: Path) -> None:
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
