@@ -239,7 +239,7 @@ def _near_dups(cur: duckdb.DuckDBPyConnection, project: Project, threshold: floa
     ex_ids, ex_texts = sql.existing_items(cur, project.id)
     pairs = find_near_duplicates(
         texts, [-r for r in rows], threshold=threshold,
-        existing=list(zip(ex_ids, ex_texts)) if ex_ids else None,
+        existing=(ex_texts, ex_ids) if ex_ids else None,
         progress=(lambda d, t: progress(d, t, "near_dup")) if progress else None,
     )
     return [(int(a), int(b), float(s)) for a, b, s in pairs]
