@@ -2,21 +2,24 @@
 
 The tickets are written to a fictional smart-home company, *Lumora*: it sells devices (hubs,
 cameras, bulbs, plugs, doorbells, thermostats) in an online shop and sells app subscriptions
-(Free, Plus, Pro, Business). Every text is made here from templates and phrase pools.
+(Free, Plus, Pro, Business). Every text is made here from templates and phrase pools; names,
+e-mails (example.* domains), phone numbers (fictional ranges) and IBANs are fake.
 
-How it is fast: at start the generator renders pools of text pieces (greetings, ticket cores in
-several tones, extra lines, sign-offs, subjects) once per seed with ``random.Random(seed)``.
-A ticket is then a handful of numpy-drawn indices into those pools plus one number drawn per
-ticket (an order, invoice or account number, or an amount), so per ticket Python only joins
-strings. The writers keep CSV-escaped and JSON-escaped copies of every piece, so a row is
-escaped by concatenation alone.
+How it is fast: the generator renders pools of text pieces (greetings, ticket cores in five
+tones, extra lines, sign-offs, subjects) once per seed with ``random.Random(seed)``. A ticket is
+then a handful of numpy-drawn indices into those pools plus one number drawn per ticket (an
+order, invoice, account or case number), so per ticket Python only joins pieces. The writers
+keep CSV- and JSON-escaped UTF-8 copies of every piece, so a row is escaped by joining bytes.
 
 Public API:
 
-- ``CATEGORIES``: label -> one-line description (the demo project's label set).
-- ``generate_tickets(n, seed=7, ...)``: list of ticket dicts.
+- ``CATEGORIES``: label -> one-line description (the demo project's label set);
+  ``CATEGORY_WEIGHTS``: the skewed share of each label.
+- ``generate_tickets(n, seed=7, *, dup_fraction=0, near_dup_fraction=0)``: list of ticket dicts.
+- ``duplicate_pairs(n, seed=7, ...)``: which tickets copy which (ground truth for dedup).
 - ``generate_reply(ticket, rng)`` and ``generate_reply_pair(ticket, rng)``: agent replies.
-- ``write_tickets_csv(path, n, seed=7, ...)`` / ``write_tickets_jsonl(...)``: stream to disk.
+- ``write_tickets_csv(path, n, seed=7, ...)`` / ``write_tickets_jsonl(...)``: stream to disk,
+  same rows as ``generate_tickets`` with the same arguments.
 """
 from __future__ import annotations
 
