@@ -220,3 +220,19 @@ def test_corrupt_table_is_replaced_not_trusted(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     data = (cache / tokens.cache_file_name("o200k_base")).read_bytes()
     assert hashlib.sha256(data).hexdigest() == tokens.TIKTOKEN_TABLES["o200k_base"][1]
+
+
+def test_paths_follow_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from curator import paths
+
+    assert (paths.SCHEMAS_DIR / "sft_line.schema.json").is_file()
+    assert paths.schema_path("dpo_line").is_file()
+    monkeypatch.delenv("CURATOR_EXPORTS_DIR", raising=False)
+    assert paths.exports_dir() == paths.ROOT / "exports"
+    monkeypatch.setenv("CURATOR_EXPORTS_DIR", str(tmp_path / "ex"))
+    assert paths.exports_dir() == tmp_path / "ex"
+    monkeypatch.setenv("CURATOR_CACHE_DIR", str(tmp_path / "c"))
+    assert paths.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("CURATOR_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert paths.cache_dir() == tmp_path / "xdg" / "curator"
