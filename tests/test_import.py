@@ -230,7 +230,7 @@ def test_near_duplicates_are_flagged_not_dropped(store, people, clf_project, tmp
         "SELECT i.external_id, s.external_id FROM near_duplicates n JOIN items i ON i.id = n.item_id "
         "JOIN items s ON s.id = n.similar_item_id").fetchall()
     assert {frozenset(p) for p in rows} == {frozenset({"1", "2"})}
-    g = write_csv(tmp_path / "b.csv", [("4", base.replace("damaged", "broken"))])
+    g = write_csv(tmp_path / "b.csv", [("4", base.replace("soon", "now"))])
     r = import_file(store, people["lee"], clf_project, g, near_dup=True, near_dup_threshold=0.7)
     assert r.added == 1 and r.near_duplicates == 1
     got = store.cursor().execute(
