@@ -720,8 +720,8 @@ def validate_annotation_stage(cur: Cursor, *, project_id: int, task_type: str,
     a = sql_str(answer_col)
     if task_type == "classification":
         value = ("array_to_string(list_sort(list_distinct(list_transform("
-                 "string_split(raw_value, '|'), x -> trim(x)))), '|')")
-        parts = "list_transform(string_split(raw_value, '|'), x -> trim(x))"
+                 "string_split(raw_value, '|'), lambda x: trim(x)))), '|')")
+        parts = "list_transform(string_split(raw_value, '|'), lambda x: trim(x))"
         label_list = "[" + ", ".join(sql_str(x) for x in labels) + "]::VARCHAR[]"
         value_checks = [
             (f"NOT list_has_all({label_list}, {parts})",
