@@ -695,7 +695,7 @@ def validate(file: str, kind: str, model: str | None, as_json: bool) -> None:
         click.echo(f"{'OK' if rep.ok else 'INVALID'}: {d.get('n_lines', 0):,} lines, "
                    f"{n_err} error(s), {len(d.get('warnings', []))} warning(s)")
     if not rep.ok:
-        sys.exit(2)
+        raise click.exceptions.Exit(2)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -705,7 +705,9 @@ def main(argv: list[str] | None = None) -> int:
     if "jobs" not in cli.commands:
         cli.add_command(jobs)
     try:
-        cli.main(args=argv, prog_name="curator", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="curator", standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
     except CuratorError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
