@@ -59,6 +59,7 @@ class PairKappa:
     annotator_a: Any
     annotator_b: Any
     items: int
+    agreements: int
     observed: float
     expected: float
     kappa: float | None
@@ -258,7 +259,7 @@ def _pairs(rows: list[tuple[Any, ...]]) -> list[PairKappa]:
     out = []
     for a, b, n, agree, pe in rows:
         po = agree / n
-        out.append(PairKappa(a, b, int(n), po, float(pe), _kappa(po, float(pe))))
+        out.append(PairKappa(a, b, int(n), int(agree), po, float(pe), _kappa(po, float(pe))))
     return out
 
 
@@ -284,52 +285,51 @@ def _annotators(rows: list[tuple[Any, ...]], pairs: list[PairKappa],
                 has_gold: bool) -> list[AnnotatorAgreement]:
     kappas: dict[Any, list[float]] = {}
     npairs: dict[Any, int] = {}
+    agree: dict[Any, int] = {}
+    compared: dict[Any, int] = {}
     for p in pairs:
+        matches = p.agreements
         for who in (p.annotator_a, p.annotator_b):
             npairs[who] = npairs.get(who, 0) + 1
+            agree[who] = agree.get(who, 0) + matches
+            compared[who] = compared.get(who, 0) + p.items
             if p.kappa is not None:
                 kappas.setdefault(who, []).append(p.kappa)
     out = []
-    for ann, answers, items_o, match_o, other_o, items_g, match_g in rows:
+    for ann, answers, items_o, items_g, match_g in rows:
         ks = kappas.get(ann, [])
         out.append(AnnotatorAgreement(
             annotator=ann, answers=int(answers), items_with_others=int(items_o),
-            agreement_with_others=_ratio(match_o, other_o),
+            agreement_with_others=_ratio(agree.get(ann), compared.get(ann)),
             mean_pair_kappa=sum(ks) / len(ks) if ks else None, pairs=npairs.get(ann, 0),
-            items_with_gold=int(items_g), agreement_with_gold=_ratio(match_g, items_g) if has_gold
-            else None,
+            items_with_gold=int(items_g),
+            agreement_with_gold=_ratio(match_g, items_g) if has_gold else None,
         ))
     return out
 
 
-def _compute(cur: Cursor, relation: str, task: str, gold: str | None,
+def _metrics(cur: Cursor, p: str, task: str, gold: str | None,
              with_shown_order: bool) -> AgreementReport:
-    p = sql.new_prefix()
-    try:
-        sql.prepare(cur, relation, p, with_shown_order=with_shown_order)
-        o = sql.overall(cur, p)
-        f = sql.fleiss(cur, p)
-        sql.pair_confusion(cur, p)
-        pairs = _pairs(sql.pairs(cur, p))
-        conf: dict[str, dict[str, int]] = {}
-        for v1, v2, c in sql.confusion(cur, p):
-            conf.setdefault(v1, {})[v2] = int(c)
-        alpha = _alpha(o)
-        labels = _labels(sql.labels(cur, p), alpha.values, f)
-        by_ann = _annotators(sql.annotators(cur, p, gold), pairs, gold is not None)
-        pref = None
-        if task == "preference":
-            bias, bias_by = _position_bias(sql.position_bias(cur, p)) if with_shown_order else (
-                PositionBias(None, 0, 0, None, None, None, {}), [])
-            q = sql.new_prefix()
-            try:
-                sql.prepare(cur, f"{p}_a", q, where="value IN ('A', 'B')")
-                side = sql.overall(cur, q)
-            finally:
-                sql.drop(cur, q)
-            pref = PreferenceAgreement(_percent(side), _alpha(side), bias, bias_by)
-    finally:
-        sql.drop(cur, p)
+    """Every metric from the tables ``sql.prepare`` made under prefix ``p``."""
+    o = sql.overall(cur, p)
+    f = sql.fleiss(cur, p)
+    sql.pair_confusion(cur, p)
+    pairs = _pairs(sql.pairs(cur, p))
+    conf: dict[str, dict[str, int]] = {}
+    for v1, v2, c in sql.confusion(cur, p):
+        conf.setdefault(v1, {})[v2] = int(c)
+    alpha = _alpha(o)
+    labels = _labels(sql.labels(cur, p), alpha.values, f)
+    by_ann = _annotators(sql.annotators(cur, p, gold), pairs, gold is not None)
+    pref = None
+    if task == "preference":
+        if with_shown_order:
+            bias, bias_by = _position_bias(sql.position_bias(cur, p))
+        else:
+            bias, bias_by = PositionBias(None, 0, 0, None, None, None, {}), []
+        sql.prepare_side(cur, p)
+        side = sql.overall(cur, p, side=True)
+        pref = PreferenceAgreement(_percent(side), _alpha(side), bias, bias_by)
     defined = [x.kappa for x in pairs if x.kappa is not None]
     return AgreementReport(
         task=task, answers=int(o["answers"] or 0), items=int(o["items"] or 0),
@@ -338,6 +338,18 @@ def _compute(cur: Cursor, relation: str, task: str, gold: str | None,
         fleiss=_fleiss(f), alpha=alpha, labels=labels, by_annotator=by_ann, confusion=conf,
         preference=pref,
     )
+
+
+def _rename(report: AgreementReport, names: dict[Any, str]) -> None:
+    """Replace annotator ids by names in the small per-annotator parts of a report."""
+    for pk in report.cohen:
+        pk.annotator_a = names.get(pk.annotator_a, pk.annotator_a)
+        pk.annotator_b = names.get(pk.annotator_b, pk.annotator_b)
+    for a in report.by_annotator:
+        a.annotator = names.get(a.annotator, a.annotator)
+    if report.preference is not None:
+        for b in report.preference.position_bias_by_annotator:
+            b.annotator = names.get(b.annotator, b.annotator)
 
 
 # ---------------------------------------------------------------------- public
@@ -363,7 +375,13 @@ def compute_agreement(cur: Cursor, relation: str, *, task: str = "classification
         if dup is not None:
             raise CuratorError(f"answers relation {relation!r} has {dup[2]} answers from "
                                f"annotator {dup[1]!r} on item {dup[0]}; keep one (the newest)")
-    return _compute(cur, relation, task, gold, "shown_order" in cols and task == "preference")
+    with_order = "shown_order" in cols and task == "preference"
+    p = sql.new_prefix()
+    try:
+        sql.prepare(cur, relation, p, with_shown_order=with_order)
+        return _metrics(cur, p, task, gold, with_order)
+    finally:
+        sql.drop(cur, p)
 
 
 def project_agreement(cur: Cursor, project_id: int,
@@ -378,16 +396,18 @@ def project_agreement(cur: Cursor, project_id: int,
         raise NotFoundError(f"project {project_id} does not exist")
     r = project_rule(cur, project_id) if rule is None else parse_rule(rule)
     p = sql.new_prefix()
-    answers, gold = f"{p}_ans", f"{p}_gold"
+    gold = f"{p}_gold"
+    metric_task = task if task in ("classification", "preference") else "classification"
     try:
-        sql.create_project_answers(cur, project_id, answers)
-        sql.create_gold_table(cur, project_id, r.as_tuple(), gold)
-        metric_task = task if task in ("classification", "preference") else "classification"
-        report = _compute(cur, answers, metric_task, gold, task == "preference")
+        sql.create_project_answers(cur, project_id, f"{p}_a")
+        sql.prepare(cur, f"{p}_a", p, copy=False)
+        sql.create_gold_from_counts(cur, project_id, r.as_tuple(), p, gold)
+        report = _metrics(cur, p, metric_task, gold, task == "preference")
         gold_items = sql.count_rows(cur, gold)
+        ids = [a.annotator for a in report.by_annotator]
+        _rename(report, sql.user_names(cur, ids))
     finally:
-        sql.drop_table(cur, answers)
-        sql.drop_table(cur, gold)
+        sql.drop(cur, p)
     report.task = task
     report.project_id = project_id
     report.settle_rule = r.to_dict()

@@ -27,6 +27,8 @@ __all__ = [
     "relation_columns",
     "new_prefix",
     "prepare",
+    "prepare_side",
+    "create_gold_from_counts",
     "drop",
     "drop_table",
     "count_rows",
@@ -41,7 +43,9 @@ __all__ = [
     "position_bias",
     "project_task",
     "project_rule_json",
+    "create_current",
     "create_project_answers",
+    "user_names",
     "status_sql",
     "create_status_table",
     "create_gold_table",
@@ -84,30 +88,51 @@ def new_prefix() -> str:
 
 
 def prepare(cur: Cursor, relation: str, prefix: str, *, where: str = "",
-            with_shown_order: bool = False) -> None:
-    """Materialise answers, item×value counts and per-item sums as temp tables."""
+            with_shown_order: bool = False, copy: bool = True) -> None:
+    """Materialise answers, item×value counts and per-item sums as temp tables.
+
+    With ``copy=False`` the relation must already be a temp table named ``{prefix}_a``
+    holding (item_id, annotator, value[, shown_order]) with no NULL values.
+    """
     check_relation(relation)
-    extra = ", CAST(shown_order AS VARCHAR) AS shown_order" if with_shown_order else ""
-    cond = f"AND ({where})" if where else ""
-    cur.execute(
-        f"""CREATE TEMP TABLE {prefix}_a AS
-        SELECT CAST(item_id AS BIGINT) AS item_id, annotator, CAST(value AS VARCHAR) AS value{extra}
-        FROM {relation} WHERE value IS NOT NULL AND item_id IS NOT NULL
-          AND annotator IS NOT NULL {cond}"""
-    )
+    if copy:
+        extra = ", CAST(shown_order AS VARCHAR) AS shown_order" if with_shown_order else ""
+        cond = f"AND ({where})" if where else ""
+        cur.execute(
+            f"""CREATE TEMP TABLE {prefix}_a AS
+            SELECT CAST(item_id AS BIGINT) AS item_id, annotator,
+                   CAST(value AS VARCHAR) AS value{extra}
+            FROM {relation} WHERE value IS NOT NULL AND item_id IS NOT NULL
+              AND annotator IS NOT NULL {cond}"""
+        )
+    elif relation != f"{prefix}_a":
+        raise CuratorError(f"internal: copy=False needs the answers in {prefix}_a")
     cur.execute(
         f"""CREATE TEMP TABLE {prefix}_iv AS
         SELECT item_id, value, count(*) AS n FROM {prefix}_a GROUP BY item_id, value"""
     )
+    _item_sums(cur, f"{prefix}_iv", f"{prefix}_i")
+
+
+def _item_sums(cur: Cursor, iv: str, out: str) -> None:
+    # per item: m answers, s2 = sum n², k values, modal value and the top two counts
     cur.execute(
-        f"""CREATE TEMP TABLE {prefix}_i AS
-        SELECT item_id, sum(n)::BIGINT AS m, sum(n * n)::BIGINT AS s2, count(*)::BIGINT AS k
-        FROM {prefix}_iv GROUP BY item_id"""
+        f"""CREATE TEMP TABLE {out} AS
+        SELECT item_id, sum(n)::BIGINT AS m, sum(n * n)::BIGINT AS s2, count(*)::BIGINT AS k,
+               arg_max(value, n) AS top_value, max(n)::BIGINT AS top_n,
+               coalesce(max(n, 2)[2], 0)::BIGINT AS second_n
+        FROM {iv} GROUP BY item_id"""
     )
 
 
+def prepare_side(cur: Cursor, p: str) -> None:
+    """``{p}_siv`` / ``{p}_si``: the counts restricted to preference sides A and B."""
+    cur.execute(f"CREATE TEMP TABLE {p}_siv AS SELECT * FROM {p}_iv WHERE value IN ('A', 'B')")
+    _item_sums(cur, f"{p}_siv", f"{p}_si")
+
+
 def drop(cur: Cursor, prefix: str) -> None:
-    for suffix in ("a", "iv", "i", "conf", "gold"):
+    for suffix in ("a", "iv", "i", "siv", "si", "conf", "gold", "cur"):
         cur.execute(f"DROP TABLE IF EXISTS {prefix}_{suffix}")
 
 
@@ -128,14 +153,18 @@ def duplicate_answers(cur: Cursor, relation: str) -> tuple[Any, Any, int] | None
     ).fetchone()
 
 
-def overall(cur: Cursor, p: str) -> dict[str, Any]:
-    """Counts, pairwise percent agreement and Krippendorff's alpha (nominal) in one pass."""
+def overall(cur: Cursor, p: str, *, side: bool = False) -> dict[str, Any]:
+    """Counts, pairwise percent agreement and Krippendorff's alpha (nominal) terms.
+
+    ``side`` reads the A/B-only tables of ``prepare_side``.
+    """
+    iv, it = (f"{p}_siv", f"{p}_si") if side else (f"{p}_iv", f"{p}_i")
     row = cur.execute(
         f"""WITH lab AS (
-            SELECT iv.value, sum(iv.n) AS nc FROM {p}_iv iv JOIN {p}_i i USING (item_id)
+            SELECT iv.value, sum(iv.n) AS nc FROM {iv} iv JOIN {it} i USING (item_id)
             WHERE i.m >= 2 GROUP BY iv.value)
         SELECT
-          (SELECT count(*) FROM {p}_a),
+          (SELECT coalesce(sum(m), 0) FROM {it}),
           (SELECT count(DISTINCT annotator) FROM {p}_a),
           count(*),
           count(*) FILTER (WHERE m >= 2),
@@ -147,7 +176,7 @@ def overall(cur: Cursor, p: str) -> dict[str, Any]:
           sum((m * m - s2) / (m - 1)::DOUBLE) FILTER (WHERE m >= 2),
           (SELECT sum(nc * nc) FROM lab),
           (SELECT count(*) FROM lab)
-        FROM {p}_i"""
+        FROM {it}"""
     ).fetchone()
     keys = ["answers", "annotators", "items", "items_multi", "items_unanimous", "agreeing_pairs",
             "pairs", "mean_item_agreement", "pairable_values", "disagreement_sum", "sum_nc2",
@@ -165,9 +194,8 @@ def fleiss(cur: Cursor, p: str) -> dict[str, Any] | None:
         return None
     m, n_items = int(mode[0]), int(mode[1])
     row = cur.execute(
-        f"""SELECT avg((s2 - m) / (m * (m - 1))::DOUBLE),
-                   (SELECT count(*) FROM {p}_i)
-        FROM {p}_i WHERE m = $m""",
+        f"""SELECT avg((s2 - m) / (m * (m - 1))::DOUBLE) FILTER (WHERE m = $m), count(*)
+        FROM {p}_i""",
         {"m": m},
     ).fetchone()
     cats = cur.execute(
@@ -182,7 +210,8 @@ def fleiss(cur: Cursor, p: str) -> dict[str, Any] | None:
 
 
 def labels(cur: Cursor, p: str) -> list[tuple[Any, ...]]:
-    """Per value: answers, items with it, pairable answers, specific-agreement terms, binary alpha terms."""
+    """Per value: answers, items with it, pairable answers, items with >= 2 answers,
+    specific-agreement numerator and denominator, one-vs-rest disagreement sum."""
     return cur.execute(
         f"""SELECT iv.value,
               sum(iv.n)::BIGINT AS answers,
@@ -199,7 +228,9 @@ def labels(cur: Cursor, p: str) -> list[tuple[Any, ...]]:
 
 
 def pair_confusion(cur: Cursor, p: str) -> None:
-    """Temp table ``{p}_conf``: (a1, a2, v1, v2, c) for every annotator pair a1 < a2."""
+    """Temp table ``{p}_conf``: (a1, a2, v1, v2, c) for every annotator pair a1 < a2.
+
+    """
     cur.execute(
         f"""CREATE TEMP TABLE {p}_conf AS
         SELECT x.annotator AS a1, y.annotator AS a2, x.value AS v1, y.value AS v2, count(*) AS c
@@ -234,8 +265,11 @@ def confusion(cur: Cursor, p: str) -> list[tuple[Any, Any, int]]:
 
 
 def annotators(cur: Cursor, p: str, gold: str | None) -> list[tuple[Any, ...]]:
-    """Per annotator: answers, items shared with others, matching other answers, other answers,
-    and (with a gold relation (item_id, value)) items with gold and matches."""
+    """Per annotator: answers, items shared with others and (with a gold relation
+    (item_id, value)) answers on items with gold and how many equal it.
+
+    Agreement with the others comes from the pair table (sum over their pairs).
+    """
     gold_cols = "0::BIGINT, 0::BIGINT"
     gold_join = ""
     if gold:
@@ -244,14 +278,9 @@ def annotators(cur: Cursor, p: str, gold: str | None) -> list[tuple[Any, ...]]:
                      "coalesce(sum(CASE WHEN g.value = a.value THEN 1 ELSE 0 END), 0)::BIGINT")
         gold_join = f"LEFT JOIN {gold} g ON g.item_id = a.item_id"
     return cur.execute(
-        f"""SELECT a.annotator, count(*)::BIGINT,
-              count(*) FILTER (WHERE i.m >= 2)::BIGINT,
-              coalesce(sum(iv.n - 1), 0)::BIGINT,
-              coalesce(sum(i.m - 1), 0)::BIGINT,
+        f"""SELECT a.annotator, count(*)::BIGINT, count(*) FILTER (WHERE i.m >= 2)::BIGINT,
               {gold_cols}
-        FROM {p}_a a
-        JOIN {p}_iv iv ON iv.item_id = a.item_id AND iv.value = a.value
-        JOIN {p}_i i ON i.item_id = a.item_id
+        FROM {p}_a a JOIN {p}_i i ON i.item_id = a.item_id
         {gold_join}
         GROUP BY a.annotator ORDER BY a.annotator"""
     ).fetchall()
@@ -272,6 +301,26 @@ def position_bias(cur: Cursor, p: str) -> list[tuple[Any, ...]]:
         FROM {p}_a GROUP BY GROUPING SETS ((annotator), ())
         ORDER BY annotator NULLS FIRST"""
     ).fetchall()
+
+
+def create_gold_from_counts(cur: Cursor, project_id: int, rule: tuple[str, int, int], p: str,
+                            name: str) -> None:
+    """Temp table ``name`` (item_id, value): settled items, from the per-item sums ``{p}_i``
+    that ``prepare`` built over the project's current answers, plus adjudications."""
+    settled, _ = _settle_conditions(*rule)
+    cur.execute(
+        f"""CREATE TEMP TABLE {check_relation(name)} AS
+        WITH adj AS (
+            SELECT item_id, arg_max(value, (created_at, id)) AS value FROM adjudications
+            WHERE project_id = $project_id GROUP BY item_id),
+        s AS (SELECT item_id, m AS n_answers, k AS n_values, top_value, top_n, second_n
+              FROM {p}_i)
+        SELECT coalesce(adj.item_id, s.item_id) AS item_id,
+               coalesce(adj.value, CASE WHEN {settled} THEN s.top_value END) AS value
+        FROM s FULL JOIN adj ON adj.item_id = s.item_id
+        WHERE adj.item_id IS NOT NULL OR ({settled})""",
+        {"project_id": project_id},
+    )
 
 
 # ---------------------------------------------------------------------- projects and settling
@@ -303,26 +352,47 @@ def user_role(cur: Cursor, user_id: int) -> str | None:
     return None if row is None else row[0]
 
 
+# Newest row per (item, user). Most pairs have a single row, so only pairs with history go
+# through arg_max (3-5x faster than arg_max or a window over every row).
 _CURRENT = """
-    SELECT item_id, user_id,
-           arg_max(struct_pack(value := value, skipped := skipped, unsure := unsure,
-                               shown_order := shown_order), (created_at, id)) AS r
-    FROM annotations WHERE project_id = $project_id
-    GROUP BY item_id, user_id
+    WITH hist AS (
+        SELECT item_id, user_id FROM annotations WHERE project_id = $project_id
+        GROUP BY item_id, user_id HAVING count(*) > 1),
+    latest AS (
+        SELECT item_id, user_id,
+               arg_max(struct_pack(value := value, skipped := skipped, unsure := unsure,
+                                   shown_order := shown_order), (created_at, id)) AS r
+        FROM annotations a SEMI JOIN hist USING (item_id, user_id)
+        WHERE a.project_id = $project_id GROUP BY item_id, user_id)
+    SELECT a.item_id, a.user_id, a.value, a.skipped, a.unsure, a.shown_order
+    FROM annotations a ANTI JOIN hist USING (item_id, user_id) WHERE a.project_id = $project_id
+    UNION ALL
+    SELECT item_id, user_id, r.value, r.skipped, r.unsure, r.shown_order FROM latest
 """
 
 
+def create_current(cur: Cursor, project_id: int, name: str) -> None:
+    """Temp table ``name``: the newest row per (item, user) of a project
+    (item_id, user_id, value, skipped, unsure, shown_order), skips included."""
+    cur.execute(f"CREATE TEMP TABLE {check_relation(name)} AS {_CURRENT}",
+                {"project_id": project_id})
+
+
 def create_project_answers(cur: Cursor, project_id: int, name: str) -> None:
-    """Temp table ``name``: current, non-skipped answers of a project
-    (item_id, annotator = user name, user_id, value, shown_order)."""
+    """Temp table ``name`` (item_id, annotator = user_id, value, shown_order): the project's
+    current answers that are not skips."""
     cur.execute(
         f"""CREATE TEMP TABLE {check_relation(name)} AS
-        SELECT c.item_id, u.name AS annotator, c.user_id, c.r.value AS value,
-               c.r.shown_order AS shown_order
-        FROM ({_CURRENT}) c JOIN users u ON u.id = c.user_id
-        WHERE NOT c.r.skipped AND c.r.value IS NOT NULL""",
+        SELECT item_id, user_id AS annotator, value, shown_order FROM ({_CURRENT})
+        WHERE NOT skipped AND value IS NOT NULL""",
         {"project_id": project_id},
     )
+
+
+def user_names(cur: Cursor, ids: list[int]) -> dict[int, str]:
+    rows = cur.execute("SELECT id, name FROM users WHERE id IN (SELECT unnest($ids::BIGINT[]))",
+                       {"ids": list(ids)}).fetchall()
+    return {int(i): n for i, n in rows}
 
 
 def _settle_conditions(kind: str, min_answers: int, margin: int) -> tuple[str, str]:
@@ -333,30 +403,25 @@ def _settle_conditions(kind: str, min_answers: int, margin: int) -> tuple[str, s
     return (f"s.n_answers >= {k} AND s.top_n - s.second_n >= {m}", f"s.n_answers >= {k}")
 
 
-def status_sql(kind: str, min_answers: int, margin: int = 1) -> str:
-    """One SELECT giving every item of project ``$project_id`` its settle status.
-
-    Columns: item_id, status ('settled' | 'disagreement' | 'pending'), gold, how
-    ('adjudicated' | 'rule' | NULL), n_answers, n_values, top_value, top_n, second_n,
-    counts (list of {value, n}, most frequent first), any_unsure, n_skipped,
-    adjudicated_value. Rule numbers are validated integers, inlined.
-    """
+def _status_ctes(kind: str, min_answers: int, margin: int, current: str | None) -> str:
+    """``WITH`` chain ending in CTE ``st`` (one row per project item, no counts list) and
+    keeping ``vc`` (item × value answer counts) for callers that want counts."""
     settled, disagree = _settle_conditions(kind, min_answers, margin)
+    src = check_relation(current) if current else f"({_CURRENT})"
     return f"""
-    WITH cur AS ({_CURRENT}),
+    WITH cur AS (SELECT item_id, user_id, value, skipped, unsure FROM {src}),
     vc AS (
-        SELECT item_id, r.value AS value, count(*) AS n FROM cur
-        WHERE NOT r.skipped AND r.value IS NOT NULL GROUP BY ALL),
+        SELECT item_id, value, count(*) AS n FROM cur
+        WHERE NOT skipped AND value IS NOT NULL GROUP BY ALL),
     agg AS (
         SELECT item_id, sum(n)::BIGINT AS n_answers, count(*)::BIGINT AS n_values,
                arg_max(value, n) AS top_value, max(n)::BIGINT AS top_n,
-               coalesce(max(n, 2)[2], 0)::BIGINT AS second_n,
-               list(struct_pack(value := value, n := n::BIGINT) ORDER BY n DESC, value) AS counts
+               coalesce(max(n, 2)[2], 0)::BIGINT AS second_n
         FROM vc GROUP BY item_id),
     flags AS (
-        SELECT item_id, bool_or(r.unsure) AS any_unsure,
-               count(*) FILTER (WHERE r.skipped)::BIGINT AS n_skipped
-        FROM cur GROUP BY item_id),
+        SELECT item_id, bool_or(unsure) AS any_unsure,
+               count(*) FILTER (WHERE skipped)::BIGINT AS n_skipped
+        FROM cur WHERE unsure OR skipped GROUP BY item_id),
     adj AS (
         SELECT item_id, arg_max(value, (created_at, id)) AS value FROM adjudications
         WHERE project_id = $project_id GROUP BY item_id),
@@ -364,25 +429,57 @@ def status_sql(kind: str, min_answers: int, margin: int = 1) -> str:
         SELECT i.id AS item_id, coalesce(agg.n_answers, 0) AS n_answers,
                coalesce(agg.n_values, 0) AS n_values, agg.top_value,
                coalesce(agg.top_n, 0) AS top_n, coalesce(agg.second_n, 0) AS second_n,
-               coalesce(agg.counts, []) AS counts, coalesce(flags.any_unsure, false) AS any_unsure,
+               coalesce(flags.any_unsure, false) AS any_unsure,
                coalesce(flags.n_skipped, 0) AS n_skipped, adj.value AS adjudicated_value
         FROM items i LEFT JOIN agg ON agg.item_id = i.id
         LEFT JOIN flags ON flags.item_id = i.id LEFT JOIN adj ON adj.item_id = i.id
-        WHERE i.project_id = $project_id)
-    SELECT s.item_id,
+        WHERE i.project_id = $project_id),
+    st AS (
+        SELECT s.item_id,
            CASE WHEN s.adjudicated_value IS NOT NULL OR ({settled}) THEN 'settled'
                 WHEN {disagree} THEN 'disagreement' ELSE 'pending' END AS status,
            CASE WHEN s.adjudicated_value IS NOT NULL THEN s.adjudicated_value
                 WHEN {settled} THEN s.top_value END AS gold,
            CASE WHEN s.adjudicated_value IS NOT NULL THEN 'adjudicated'
                 WHEN {settled} THEN 'rule' END AS how,
-           s.n_answers, s.n_values, s.top_value, s.top_n, s.second_n, s.counts,
+           s.n_answers, s.n_values, s.top_value, s.top_n, s.second_n,
            s.any_unsure, s.n_skipped, s.adjudicated_value
-    FROM s"""
+        FROM s)"""
 
 
-_STATUS_COLS = ("item_id, status, gold, how, n_answers, n_values, top_value, top_n, second_n, "
-                "counts, any_unsure, n_skipped")
+def status_sql(kind: str, min_answers: int, margin: int = 1, current: str | None = None) -> str:
+    """One SELECT giving every item of project ``$project_id`` its settle status.
+
+    Columns: item_id, status ('settled' | 'disagreement' | 'pending'), gold, how
+    ('adjudicated' | 'rule' | NULL), n_answers, n_values, top_value, top_n, second_n,
+    any_unsure, n_skipped, adjudicated_value. Rule numbers are validated integers, inlined.
+    ``current`` names a relation made by ``create_current`` for the same project.
+    Other store modules can embed it as a sub-query (e.g. export joins on settled gold).
+    """
+    return _status_ctes(kind, min_answers, margin, current) + "\n    SELECT * FROM st"
+
+
+_COLS = ("item_id, status, gold, how, n_answers, n_values, top_value, top_n, second_n, "
+         "any_unsure, n_skipped")
+_Q_COLS = ", ".join("q." + c.strip() for c in _COLS.split(","))
+
+
+def _with_counts(ctes: str, selection: str, order: str, params: dict[str, Any],
+                 cur: Cursor, extra: str = "") -> list[tuple[Any, ...]]:
+    """Run ``selection`` (a SELECT over ``st``) and attach each row's answer counts
+    (list of {value, n}, most frequent first) as the column after ``second_n``."""
+    return cur.execute(
+        f"""{ctes},
+        q AS ({selection}),
+        qc AS (
+            SELECT vc.item_id,
+                   list(struct_pack(value := vc.value, n := vc.n::BIGINT)
+                        ORDER BY vc.n DESC, vc.value) AS counts
+            FROM vc SEMI JOIN q USING (item_id) GROUP BY vc.item_id)
+        SELECT {extra}{_Q_COLS.replace('q.second_n,', 'q.second_n, coalesce(qc.counts, []),')}
+        FROM q LEFT JOIN qc USING (item_id) ORDER BY {order}""",
+        params,
+    ).fetchall()
 
 
 def create_status_table(cur: Cursor, project_id: int, rule: tuple[str, int, int], name: str) -> None:
@@ -391,11 +488,13 @@ def create_status_table(cur: Cursor, project_id: int, rule: tuple[str, int, int]
                 {"project_id": project_id})
 
 
-def create_gold_table(cur: Cursor, project_id: int, rule: tuple[str, int, int], name: str) -> None:
+def create_gold_table(cur: Cursor, project_id: int, rule: tuple[str, int, int], name: str,
+                      current: str | None = None) -> None:
     """Temp table ``name`` (item_id, value) of the project's settled items and their gold."""
     cur.execute(
         f"""CREATE TEMP TABLE {check_relation(name)} AS
-        SELECT item_id, gold AS value FROM ({status_sql(*rule)}) WHERE status = 'settled'""",
+        SELECT item_id, gold AS value FROM ({status_sql(*rule, current=current)})
+        WHERE status = 'settled'""",
         {"project_id": project_id},
     )
 
@@ -403,6 +502,7 @@ def create_gold_table(cur: Cursor, project_id: int, rule: tuple[str, int, int], 
 def item_status_rows(cur: Cursor, project_id: int, rule: tuple[str, int, int],
                      item_ids: list[int] | None = None,
                      status: str | None = None) -> list[tuple[Any, ...]]:
+    """Status rows (with counts after ``second_n``) ordered by item id."""
     params: dict[str, Any] = {"project_id": project_id}
     cond = []
     if item_ids is not None:
@@ -412,14 +512,14 @@ def item_status_rows(cur: Cursor, project_id: int, rule: tuple[str, int, int],
         cond.append("status = $status")
         params["status"] = status
     where = ("WHERE " + " AND ".join(cond)) if cond else ""
-    return cur.execute(
-        f"SELECT {_STATUS_COLS} FROM ({status_sql(*rule)}) {where} ORDER BY item_id", params
-    ).fetchall()
+    return _with_counts(_status_ctes(*rule, None), f"SELECT * FROM st {where}", "q.item_id",
+                        params, cur)
 
 
 def status_counts(cur: Cursor, project_id: int, rule: tuple[str, int, int]) -> tuple[int, ...]:
     return cur.execute(
-        f"""SELECT count(*),
+        f"""{_status_ctes(*rule, None)}
+        SELECT count(*),
               count(*) FILTER (WHERE status = 'settled'),
               count(*) FILTER (WHERE how = 'rule'),
               count(*) FILTER (WHERE how = 'adjudicated'),
@@ -429,32 +529,34 @@ def status_counts(cur: Cursor, project_id: int, rule: tuple[str, int, int]) -> t
               count(*) FILTER (WHERE how IS DISTINCT FROM 'adjudicated'
                                   AND (status = 'disagreement' OR any_unsure)),
               count(*) FILTER (WHERE n_answers = 0)
-        FROM ({status_sql(*rule)})""",
+        FROM st""",
         {"project_id": project_id},
     ).fetchone()
+
+
+_REVIEW_ORDER = ("(status = 'disagreement') DESC, "
+                 "CASE WHEN status = 'disagreement' THEN n_answers END DESC NULLS LAST, item_id")
 
 
 def review_rows(cur: Cursor, project_id: int, rule: tuple[str, int, int],
                 limit: int | None, offset: int) -> list[tuple[Any, ...]]:
     """Disagreements first (most answers first, then item id), then unsure flags (item id);
-    adjudicated items are out."""
+    adjudicated items are out. First column: reason."""
     lim = f"LIMIT {int(limit)}" if limit is not None else ""
-    return cur.execute(
-        f"""SELECT CASE WHEN status = 'disagreement' THEN 'disagreement' ELSE 'unsure' END AS reason,
-               {_STATUS_COLS}
-        FROM ({status_sql(*rule)})
+    selection = f"""SELECT * FROM st
         WHERE how IS DISTINCT FROM 'adjudicated' AND (status = 'disagreement' OR any_unsure)
-        ORDER BY (status = 'disagreement') DESC,
-                 CASE WHEN status = 'disagreement' THEN n_answers END DESC NULLS LAST, item_id
-        {lim} OFFSET {int(offset)}""",
-        {"project_id": project_id},
-    ).fetchall()
+        ORDER BY {_REVIEW_ORDER} {lim} OFFSET {int(offset)}"""
+    order = _REVIEW_ORDER.replace("status", "q.status").replace("n_answers", "q.n_answers") \
+        .replace("item_id", "q.item_id")
+    return _with_counts(_status_ctes(*rule, None), selection, order, {"project_id": project_id},
+                        cur, extra="CASE WHEN q.status = 'disagreement' THEN 'disagreement' "
+                                   "ELSE 'unsure' END AS reason, ")
 
 
 def settled_rows(cur: Cursor, project_id: int, rule: tuple[str, int, int]) -> list[tuple[Any, ...]]:
     return cur.execute(
-        f"""SELECT item_id, gold, how FROM ({status_sql(*rule)})
-        WHERE status = 'settled' ORDER BY item_id""",
+        f"""{_status_ctes(*rule, None)}
+        SELECT item_id, gold, how FROM st WHERE status = 'settled' ORDER BY item_id""",
         {"project_id": project_id},
     ).fetchall()
 
