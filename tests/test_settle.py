@@ -241,3 +241,22 @@ def test_gold_table_for_other_store_modules(store):
                                       .as_tuple(), "gold_tmp")
     assert cur.execute("SELECT * FROM gold_tmp ORDER BY item_id").fetchall() == [
         (101, "x"), (102, "y")]
+
+
+def test_status_sql_embeds_and_reuses_current(store):
+    cur = store.cursor()
+    seed(cur)
+    annotate(cur, [(1, 1, "x", 0), (1, 2, "x", 1), (2, 1, "x", 0), (2, 2, "y", 1),
+                   (2, 2, "x", 5), (3, 1, "y", 0)])
+    rule = ("majority", 2, 1)
+    store_agreement.create_current(cur, 1, "cur_tmp")
+    assert store_agreement.count_rows(cur, "cur_tmp") == 5      # newest row per (item, user)
+    fresh = cur.execute(f"SELECT item_id, status, gold FROM ({store_agreement.status_sql(*rule)})"
+                        " ORDER BY item_id", {"project_id": 1}).fetchall()
+    reused = cur.execute(
+        f"SELECT item_id, status, gold FROM ({store_agreement.status_sql(*rule, current='cur_tmp')})"
+        " ORDER BY item_id", {"project_id": 1}).fetchall()
+    assert fresh == reused
+    assert fresh[:3] == [(101, "settled", "x"), (102, "settled", "x"), (103, "pending", None)]
+    store_agreement.create_status_table(cur, 1, rule, "st_tmp")
+    assert cur.execute("SELECT count(*) FROM st_tmp WHERE status = 'settled'").fetchone()[0] == 2

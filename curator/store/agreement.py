@@ -55,7 +55,6 @@ __all__ = [
     "settled_rows",
     "insert_adjudication",
     "item_project",
-    "user_role",
     "project_labels",
 ]
 
@@ -106,7 +105,7 @@ def prepare(cur: Cursor, relation: str, prefix: str, *, where: str = "",
               AND annotator IS NOT NULL {cond}"""
         )
     elif relation != f"{prefix}_a":
-        raise CuratorError(f"internal: copy=False needs the answers in {prefix}_a")
+        raise ValueError(f"copy=False needs the answers in {prefix}_a, got {relation}")
     cur.execute(
         f"""CREATE TEMP TABLE {prefix}_iv AS
         SELECT item_id, value, count(*) AS n FROM {prefix}_a GROUP BY item_id, value"""
@@ -345,11 +344,6 @@ def project_labels(cur: Cursor, project_id: int) -> list[str]:
 def item_project(cur: Cursor, item_id: int) -> int | None:
     row = cur.execute("SELECT project_id FROM items WHERE id = ?", [item_id]).fetchone()
     return None if row is None else int(row[0])
-
-
-def user_role(cur: Cursor, user_id: int) -> str | None:
-    row = cur.execute("SELECT role FROM users WHERE id = ? AND NOT disabled", [user_id]).fetchone()
-    return None if row is None else row[0]
 
 
 # Newest row per (item, user). Most pairs have a single row, so only pairs with history go
