@@ -567,13 +567,59 @@ def annotations_import(c: Ctx, project: str, file: str, create_users: bool, as_j
 def agreement(c: Ctx, project: str, as_json: bool) -> None:
     """Agreement for PROJECT: percent agreement, Cohen's and Fleiss' kappa, Krippendorff's alpha,
     per label and per annotator, with the number of items behind each figure."""
+    try:
+        s = c.store()
+    except DatabaseLocked:
+        remote = c.remote()
+        if remote is None:
+            raise
+        out = remote.get(f"/api/v1/agreement/{project}")
+        emit_json(out) if as_json else _print_agreement(out)
+        return
     from curator.review import agreement as compute
 
-    rep = compute(c.store(), c.actor(), project)
-    if as_json:
-        emit_json(rep)
-        return
-    click.echo(rep.summary() if hasattr(rep, "summary") else dumps(rep))
+    rep = compute(s, c.actor(), project)
+    emit_json(rep) if as_json else _print_agreement(rep.to_dict())
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _print_agreement(rep: dict) -> None:
+    click.echo(f"{rep['answers']:,} answers on {rep['items']:,} items by {rep['annotators']} annotators")
+    pa = rep["percent"]
+    click.echo(f"  percent agreement   {_f(pa['pairwise'])}   ({pa['items']:,} items with 2+ answers, "
+               f"{pa['pairs']:,} pairs)")
+    fk = rep.get("fleiss")
+    if fk:
+        click.echo(f"  Fleiss' kappa       {_f(fk['kappa'])}   ({fk['items']:,} items with "
+                   f"{fk['raters_per_item']} answers; {fk['items_excluded']:,} with another number left out)")
+    a = rep["alpha"]
+    click.echo(f"  Krippendorff alpha  {_f(a['alpha'])}   ({a['units']:,} units, {a['values']:,} values)")
+    click.echo(f"  mean Cohen's kappa  {_f(rep.get('mean_pair_kappa'))}")
+    if rep.get("cohen"):
+        click.echo("  Cohen's kappa per pair:")
+        for p in rep["cohen"]:
+            click.echo(f"    {str(p['annotator_a']):<14} {str(p['annotator_b']):<14} {_f(p['kappa'])}  "
+                       f"({p['items']:,} items)")
+    if rep.get("labels"):
+        click.echo("  per label (specific agreement, alpha one-vs-rest, answers):")
+        for l in rep["labels"]:
+            click.echo(f"    {l['label']:<22} {_f(l['specific_agreement'])}  {_f(l['alpha_one_vs_rest'])}  "
+                       f"{l['answers']:,}")
+    if rep.get("by_annotator"):
+        click.echo("  per annotator (with others, with settled answer, answers):")
+        for b in rep["by_annotator"]:
+            click.echo(f"    {str(b['annotator']):<22} {_f(b['agreement_with_others'])}  "
+                       f"{_f(b['agreement_with_gold'])}  {b['answers']:,}")
+    pref = rep.get("preference")
+    if pref:
+        pb = pref["position_bias"]
+        click.echo(f"  side agreement      {_f(pref['side']['pairwise'])}")
+        click.echo(f"  first shown won     {_f(pb['rate'])} of {pb['answers']:,} (p={_f(pb['p_value'])})")
+    for n in rep.get("notes") or []:
+        click.echo(f"  note: {n}")
 
 
 @cli.command()

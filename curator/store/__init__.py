@@ -47,7 +47,7 @@ def _describe_pid(pid: int) -> str:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     except OSError:
         cmd = ""
-    return f"PID {pid}" + (f" ({cmd[:120]})" if cmd else "")
+    return f"PID {pid}" + (f" ({cmd[:300]})" if cmd else "")
 
 
 class Store:

@@ -1,0 +1,118 @@
+"""A real browser: start `curator serve` in a subprocess on a free port, drive Debian's chromium
+through Playwright, log in as an annotator, label three tickets with the keyboard, and check
+through the core that the three answers are stored."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"server did not answer in {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def seeded_db(tmp_path):
+    from conftest import add_items
+    from curator import queue, users
+    from curator.permissions import SYSTEM
+    from curator.projects import create_project
+    from curator.store import Store
+
+    db = tmp_path / "browser.duckdb"
+    s = Store.open(db)
+    users.create_user(s, SYSTEM, "lee", "lead", "lead-password")
+    ann = users.create_user(s, SYSTEM, "ann", "annotator", "ann-password")
+    p = create_project(s, SYSTEM, "tickets", "classification", labels="billing,refund,bug",
+                       overlap=1, guidelines="Pick the customer's request.")
+    add_items(s, p, ["I was charged twice this month", "Please refund my order 4411",
+                     "The app crashes when I open settings", "Where is my invoice?"])
+    queue.forget_indexes(s)
+    s.close()
+    return db, ann
+
+
+def test_annotator_labels_three_tickets_with_the_keyboard(seeded_db, tmp_path):
+    db, ann = seeded_db
+    port = _free_port()
+    log = tmp_path / "server.log"
+    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_LOG_LEVEL": "info"}
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
+                                env=env, stdout=logf, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc, log)
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                      "--disable-background-networking", "--disable-component-update",
+                      "--disable-sync"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_label("User name").fill("ann")
+            page.get_by_role("textbox", name="Password").fill("ann-password")
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("charged twice").wait_for(timeout=30000)
+            for key, next_text in [("1", "refund my order"), ("2", "crashes when I open"),
+                                   ("3", "Where is my invoice")]:
+                page.locator("body").click(position={"x": 5, "y": 300})  # focus off any input
+                page.keyboard.press(key)
+                page.get_by_text(next_text).wait_for(timeout=30000)
+            page.screenshot(path=str(tmp_path / "after.png"))
+            browser.close()
+    except Exception:
+        print(log.read_text())
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    from curator import queue
+    from curator.store import Store
+
+    s = Store.open(db)
+    try:
+        answers = queue.recent_answers(s, ann.actor, "tickets")
+        assert [a["value"] for a in reversed(answers)] == ["billing", "refund", "bug"]
+        assert [a["text"][:12] for a in reversed(answers)] == [
+            "I was charge", "Please refun", "The app cras"]
+    finally:
+        queue.forget_indexes(s)
+        s.close()
