@@ -1,0 +1,446 @@
+"""Near-duplicate detection: MinHash signatures of word 3-shingles, banded LSH, exact check.
+
+How it works, in four vectorised steps:
+
+1. Normalise and tokenise: ``str.lower()``, then a token is a maximal run of ``[0-9a-z_]`` or
+   non-ASCII characters (so punctuation, spacing and case never matter). Done on the UTF-8
+   bytes of a whole chunk at once with numpy; each token gets a stable 64-bit hash (a
+   polynomial over its bytes, mixed with splitmix64), the same in every process and run.
+2. Shingles: every 3 consecutive tokens of a text (a text of 1-2 tokens is one shingle).
+   Word 3-shingles: one changed word in a 60-word ticket touches 3 of ~58 shingles
+   (Jaccard ~0.90, above the 0.8 default), while unrelated tickets that share phrases stay far
+   below; a ~600-char ticket has ~100 of them, six times fewer than 5-char shingles, which is
+   what keeps the MinHash step fast.
+3. MinHash: ``NUM_PERM`` = 64 hash functions ``h(x) = ((a*x + b) mod 2**64) >> 32`` on the
+   32-bit shingle hash (multiply-add-shift, a strongly universal family that needs no
+   division), minimum per text. Seeds are fixed, so signatures can be stored and compared
+   across runs.
+4. LSH: the signature is cut into ``b`` bands of ``r`` rows (chosen for the threshold, see
+   ``lsh_params``); texts that agree on a whole band share a bucket. In a bucket each text is
+   paired with the first (oldest) member and the ``WINDOW`` members just before it, which keeps
+   the work linear when thousands of templated tickets fall into one bucket. Candidate pairs
+   are filtered by estimated Jaccard (signature agreement, with a 4-sigma margin) and then
+   verified by the *exact* Jaccard of the two shingle sets, which is what is returned.
+
+``find_near_duplicates`` reports, for each new text that has one, its single best older match
+(highest similarity, then the oldest): enough to flag or drop it on import.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+
+from curator.errors import InvalidInput
+
+__all__ = [
+    "NUM_PERM",
+    "SHINGLE_WORDS",
+    "DEFAULT_THRESHOLD",
+    "WINDOW",
+    "tokens",
+    "shingles",
+    "jaccard",
+    "signatures",
+    "lsh_params",
+    "find_near_duplicates",
+]
+
+NUM_PERM = 128
+SHINGLE_WORDS = 3
+DEFAULT_THRESHOLD = 0.8
+#: In an LSH bucket, each text is compared with the oldest member and this many before it.
+WINDOW = 4
+_SEED = 20240607
+#: Only the first MAX_CHARS characters of a text take part (bounds memory on huge texts).
+MAX_CHARS = 1_000_000
+_CHUNK = 4096           # texts hashed per numpy pass ...
+_CHUNK_CHARS = 4_000_000  # ... and at most about this many characters
+_GROUP_SHINGLES = 8192  # shingles per MinHash block (keeps the (NUM_PERM, n) block in cache)
+_VERIFY_BATCH = 50_000   # candidate pairs verified per pass (bounds the shingle sets held)
+#: Candidates whose estimated Jaccard is below threshold - MARGIN_SIGMAS * sigma are dropped
+#: before the exact check (sigma: standard error of a NUM_PERM estimate at the threshold).
+MARGIN_SIGMAS = 2.5
+_EMPTY = np.uint32(0xFFFFFFFF)
+
+_U64 = np.uint64
+_M1 = _U64(0xBF58476D1CE4E5B9)
+_M2 = _U64(0x94D049BB133111EB)
+_GOLD = _U64(0x9E3779B97F4A7C15)
+_P_BYTE = _U64(0x100000001B3)  # FNV prime as the polynomial base
+_C1 = _U64(0xC2B2AE3D27D4EB4F)
+_C2 = _U64(0x165667B19E3779F9)
+_S30, _S27, _S31, _S32 = _U64(30), _U64(27), _U64(31), _U64(32)
+_S20, _S44 = _U64(20), _U64(44)
+_LOW44 = _U64((1 << 44) - 1)
+
+_TOKEN = re.compile(r"[0-9a-z_\u0080-\U0010ffff]+")
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _ch in b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_":
+    _WORD_BYTE[_ch] = True
+_WORD_BYTE[0x80:] = True
+_WORD_TABLE = bytes(int(v) for v in _WORD_BYTE)  # for bytes.translate: word byte -> 1, other -> 0
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, in place on a uint64 array (wrapping arithmetic)."""
+    x ^= x >> _S30
+    x *= _M1
+    x ^= x >> _S27
+    x *= _M2
+    x ^= x >> _S31
+    return x
+
+
+def _perms(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(_SEED)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * _U64(2) + _U64(1)  # odd
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * _U64(2)
+    return a.reshape(-1, 1), b.reshape(-1, 1)
+
+
+_P_INV = _U64(pow(int(_P_BYTE), -1, 2**64))
+
+
+@lru_cache(maxsize=2)
+def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i mod 2**64 for i < n (n a power of two)."""
+    out = []
+    for base in (_P_BYTE, _P_INV):
+        p = np.empty(n, dtype=np.uint64)
+        p[0] = 1
+        p[1:] = base
+        np.multiply.accumulate(p, out=p)
+        out.append(p)
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Exact side (Python): used for verification and by tests
+# --------------------------------------------------------------------------------------------
+
+def tokens(text: str) -> list[str]:
+    """The normalised tokens of ``text`` (lower case, punctuation and spacing dropped)."""
+    return _TOKEN.findall(text.lower()) if text else []
+
+
+def shingles(text: str) -> set[tuple[str, ...]]:
+    """The set of word 3-shingles of ``text`` (one shingle for a 1-2 token text, none if empty)."""
+    t = tokens(text)
+    if len(t) < SHINGLE_WORDS:
+        return {tuple(t)} if t else set()
+    return set(zip(*(t[i:] for i in range(SHINGLE_WORDS))))
+
+
+def jaccard(a: str, b: str) -> float:
+    """Exact Jaccard similarity of the shingle sets of two texts (0.0 if either is empty)."""
+    sa, sb = shingles(a), shingles(b)
+    if not sa or not sb:
+        return 0.0
+    inter = len(sa & sb)
+    return inter / (len(sa) + len(sb) - inter)
+
+
+# --------------------------------------------------------------------------------------------
+# Signatures (numpy)
+# --------------------------------------------------------------------------------------------
+
+def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit shingle hashes (uint64 array, grouped by text) and the shingle count per text."""
+    n = len(texts)
+    enc = [(t or "")[:MAX_CHARS].lower().encode("utf-8", "surrogatepass") for t in texts]
+    lens = np.fromiter(map(len, enc), dtype=np.int64, count=n)
+    doc_start = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        np.cumsum(lens[:-1] + 1, out=doc_start[1:])
+    enc.append(b"")  # a trailing separator: every token ends before the end of ``buf``
+    raw = b"\x00".join(enc)
+    isw = np.frombuffer(raw.translate(_WORD_TABLE), dtype=np.int8)
+    edges = np.flatnonzero(np.diff(isw)) + 1  # token starts and ends, alternating
+    if len(isw) and isw[0]:
+        edges = np.concatenate((np.zeros(1, dtype=edges.dtype), edges))
+    if len(edges) == 0:
+        return np.empty(0, dtype=np.uint64), np.zeros(n, dtype=np.int64)
+    tstart = edges[0::2]
+    tlen = edges[1::2] - tstart
+    # Token hash: polynomial sum (byte + 1) * P**i over the token's bytes, computed with global
+    # positions i and shifted back by P**-start (P is odd, so invertible mod 2**64).
+    size = 1 << max(1, (len(raw) - 1).bit_length())
+    pw, pinv = _power_tables(size)
+    contrib = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
+    contrib += _U64(1)
+    contrib *= pw[:len(raw)]
+    th = np.add.reduceat(contrib, edges)[0::2]
+    del contrib
+    th *= pinv[tstart]
+    th ^= tlen.astype(np.uint64) * _GOLD
+    _mix(th)
+    tdoc = np.searchsorted(doc_start, tstart, side="right") - 1
+    m = len(th)
+    ntok = np.bincount(tdoc, minlength=n)
+    first = np.zeros(n, dtype=np.int64)
+    np.cumsum(ntok[:-1], out=first[1:])
+    # Shingle j = tokens j, j+1, j+2 of one text (missing tokens -> 0 for 1-2 token texts).
+    pad_t = np.concatenate((th, np.zeros(2, dtype=np.uint64)))
+    pad_d = np.concatenate((tdoc, np.full(2, -1, dtype=tdoc.dtype)))
+    same1 = pad_d[1:m + 1] == tdoc
+    same2 = pad_d[2:m + 2] == tdoc
+    keep = same2 | ((np.arange(m) == first[tdoc]) & (ntok[tdoc] < SHINGLE_WORDS))
+    sh = th * _C1
+    sh += np.where(same1, pad_t[1:m + 1], _U64(0)) * _C2
+    sh += np.where(same2, pad_t[2:m + 2], _U64(0))
+    sh = _mix(sh[keep])
+    counts = np.bincount(tdoc[keep], minlength=n)
+    return sh, counts
+
+
+def _chunks(texts: Sequence[str | None]) -> list[tuple[int, int]]:
+    """[start, stop) ranges of at most _CHUNK texts and about _CHUNK_CHARS characters."""
+    out = []
+    start, chars = 0, 0
+    for i, t in enumerate(texts):
+        chars += min(len(t), MAX_CHARS) if t else 0
+        if i + 1 - start >= _CHUNK or chars >= _CHUNK_CHARS:
+            out.append((start, i + 1))
+            start, chars = i + 1, 0
+    if start < len(texts):
+        out.append((start, len(texts)))
+    return out
+
+
+def _minhash(sh: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, num_perm) uint32 MinHash signatures; texts without shingles get all 0xFFFFFFFF."""
+    n = len(counts)
+    sig = np.full((n, a.shape[0]), _EMPTY, dtype=np.uint32)
+    docs = np.flatnonzero(counts)
+    if len(docs) == 0:
+        return sig
+    c = counts[docs]
+    ends = np.cumsum(c)
+    starts = ends - c
+    g = 0
+    while g < len(docs):
+        # A block of whole texts with about _GROUP_SHINGLES shingles (at least one text).
+        stop = max(g + 1, int(np.searchsorted(ends, starts[g] + _GROUP_SHINGLES, side="right")))
+        s0, s1 = int(starts[g]), int(ends[stop - 1])
+        h = a * (sh[s0:s1] >> _S32)
+        h += b
+        # min(h) >> 32 == min(h >> 32): shift only the minima.
+        mins = np.minimum.reduceat(h, starts[g:stop] - s0, axis=1)
+        mins >>= _S32
+        sig[docs[g:stop]] = mins.T
+        g = stop
+    return sig
+
+
+def signatures(texts: Sequence[str | None], num_perm: int = NUM_PERM) -> np.ndarray:
+    """MinHash signatures, shape ``(len(texts), num_perm)``, dtype uint32, stable across runs.
+
+    ``(sig_a == sig_b).mean()`` estimates the Jaccard similarity of two texts' shingle sets.
+    Empty texts (no tokens) get a row of 0xFFFFFFFF and must not be compared.
+    """
+    a, b = _perms(num_perm)
+    out = np.empty((len(texts), num_perm), dtype=np.uint32)
+    for s, e in _chunks(texts):
+        sh, counts = _shingle_hashes(texts[s:e])
+        out[s:e] = _minhash(sh, counts, a, b)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# LSH
+# --------------------------------------------------------------------------------------------
+
+_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
+
+
+@lru_cache(maxsize=64)
+def lsh_params(threshold: float, num_perm: int = NUM_PERM, fn_weight: float = 0.8) -> tuple[int, int]:
+    """(bands, rows) with bands*rows <= num_perm minimising the weighted area of false
+    positives below ``threshold`` and false negatives above it (as datasketch does; false
+    negatives weigh more here because candidates are verified exactly afterwards)."""
+    xs_lo = np.linspace(0.0, threshold, 201)
+    xs_hi = np.linspace(threshold, 1.0, 201)
+    best: tuple[float, int, int] | None = None
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            fp = _trapezoid(1 - (1 - xs_lo**rows) ** bands, xs_lo)
+            fn = _trapezoid((1 - xs_hi**rows) ** bands, xs_hi)
+            err = (1 - fn_weight) * fp + fn_weight * fn
+            if best is None or err < best[0] - 1e-12:
+                best = (err, bands, rows)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64: one hash per band of ``rows`` signature values."""
+    keys = np.empty((sig.shape[0], bands), dtype=np.uint64)
+    for i in range(bands):
+        h = np.full(sig.shape[0], _GOLD, dtype=np.uint64)
+        h *= _U64(i + 1)
+        for c in range(i * rows, (i + 1) * rows):
+            h ^= sig[:, c].astype(np.uint64)
+            h *= _C1
+            h ^= h >> _S32
+        keys[:, i] = _mix(h)
+    return keys
+
+
+def _bucket_pairs(keys: np.ndarray, rows: np.ndarray, first_new: int) -> np.ndarray:
+    """Candidate pairs (newer, older) as int64 codes ``newer * 2**32 + older``."""
+    out = []
+    for i in range(keys.shape[1]):
+        k = keys[:, i]
+        order = np.lexsort((rows, k))
+        sk, si = k[order], rows[order]
+        start = np.ones(len(sk), dtype=bool)
+        start[1:] = sk[1:] != sk[:-1]
+        gid = np.cumsum(start) - 1
+        head = si[np.flatnonzero(start)][gid]
+        member = ~start & (si >= first_new)
+        out.append((si[member].astype(np.int64) << 32) | head[member])
+        for d in range(1, WINDOW + 1):
+            p = np.flatnonzero(member[d:] & (gid[d:] == gid[:-d])) + d
+            p = p[si[p - d] != head[p]]  # the oldest member is already paired
+            out.append((si[p].astype(np.int64) << 32) | si[p - d])
+    codes = np.concatenate(out)
+    codes.sort()
+    return codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------------------------
+
+def find_near_duplicates(
+    texts: Sequence[str | None],
+    ids: Sequence[int],
+    threshold: float = DEFAULT_THRESHOLD,
+    existing: tuple[Sequence[str | None], Sequence[int]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> list[tuple[int, int, float]]:
+    """Near-duplicates among ``texts`` and against ``existing`` items.
+
+    ``texts``/``ids`` are the new rows in import order; ``existing`` is ``(texts, ids)`` of
+    items already in the project (older than every new row). Returns ``(id, similar_id,
+    similarity)`` for each new row that has an older row (earlier in ``texts``, or existing)
+    whose exact shingle Jaccard is >= ``threshold``: its best match, sorted by position of the
+    new row. Never pairs a row with itself or two rows with the same id. ``progress(done,
+    total)`` is called as rows are hashed. ``workers`` threads hash chunks (default: up to 2).
+    """
+    if len(texts) != len(ids):
+        raise InvalidInput(f"near-duplicate check: {len(texts)} texts but {len(ids)} ids; give one id per text")
+    if not 0.0 < threshold <= 1.0:
+        raise InvalidInput(f"near-duplicate threshold must be in (0, 1], got {threshold}")
+    old_texts, old_ids = existing if existing is not None else ([], [])
+    if len(old_texts) != len(old_ids):
+        raise InvalidInput(f"near-duplicate check: {len(old_texts)} existing texts but {len(old_ids)} ids")
+    all_texts: list[str | None] = [*old_texts, *texts]
+    all_ids: list[int] = [*old_ids, *ids]
+    total, first_new = len(all_texts), len(old_texts)
+    if len(texts) == 0 or total < 2:
+        if progress:
+            progress(total, total)
+        return []
+    if total >= 2**31:
+        raise InvalidInput("near-duplicate check: at most 2**31 rows at once")
+
+    bands, rows = lsh_params(threshold)
+    a, b = _perms(NUM_PERM)
+    keys = np.empty((total, bands), dtype=np.uint64)
+    sig16 = np.empty((total, NUM_PERM), dtype=np.uint16)  # low 16 bits: enough for estimates
+    nonempty = np.empty(total, dtype=bool)
+
+    def work(span: tuple[int, int]) -> int:
+        s, e = span
+        sh, counts = _shingle_hashes(all_texts[s:e])
+        sig = _minhash(sh, counts, a, b)
+        keys[s:e] = _band_keys(sig, bands, rows)
+        sig16[s:e] = sig
+        nonempty[s:e] = counts > 0
+        return e - s
+
+    done = 0
+    n_workers = workers or min(2, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        for n in pool.map(work, _chunks(all_texts)):
+            done += n
+            if progress:
+                progress(done, total)
+
+    live = np.flatnonzero(nonempty)
+    codes = _bucket_pairs(keys[live], live.astype(np.int64), first_new)
+    del keys
+    newer = codes >> 32
+    older = codes & 0xFFFFFFFF
+    # Estimated Jaccard from the signatures, with a margin so that true matches survive.
+    margin = MARGIN_SIGMAS * float(np.sqrt(threshold * (1 - threshold) / NUM_PERM))
+    keep = np.zeros(len(codes), dtype=bool)
+    for s in range(0, len(codes), 100_000):
+        est = (sig16[newer[s:s + 100_000]] == sig16[older[s:s + 100_000]]).mean(axis=1)
+        keep[s:s + 100_000] = est >= threshold - margin
+    newer, older = newer[keep], older[keep]
+    del sig16, codes, keep
+    return _verify(all_texts, all_ids, newer, older, threshold)
+
+
+def _verify(all_texts: Sequence[str | None], all_ids: Sequence[int], newer: np.ndarray, older: np.ndarray,
+            threshold: float) -> list[tuple[int, int, float]]:
+    """Exact Jaccard of the shingle sets of each candidate pair (vectorised); best per new row.
+
+    Shingles are compared by the top 44 bits of their 64-bit hash: two different shingles of a
+    pair share those with probability ~1e-9, so the result is exact in practice.
+    """
+    keep_n, keep_o, keep_s = [], [], []
+    for s in range(0, len(newer), _VERIFY_BATCH):
+        nw, od = newer[s:s + _VERIFY_BATCH], older[s:s + _VERIFY_BATCH]
+        rows, inv = np.unique(np.concatenate((nw, od)), return_inverse=True)
+        ra, rb = inv[:len(nw)], inv[len(nw):]
+        texts = [all_texts[r] for r in rows.tolist()]
+        parts = [_shingle_hashes(texts[cs:ce]) for cs, ce in _chunks(texts)]
+        sh = np.concatenate([p[0] for p in parts])
+        cnt = np.concatenate([p[1] for p in parts])
+        # Per row: sorted, de-duplicated (row << 44 | hash >> 20) keys.
+        key = np.repeat(np.arange(len(rows), dtype=np.uint64), cnt) << _S44
+        key |= sh >> _S20
+        key.sort()
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+        h = key & _LOW44
+        ucnt = np.bincount((key >> _S44).astype(np.int64), minlength=len(rows))
+        uoff = np.cumsum(ucnt) - ucnt
+
+        def gather(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            c = ucnt[sel]
+            pid = np.repeat(np.arange(len(sel), dtype=np.int64), c)
+            idx = np.repeat(uoff[sel] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
+            return pid, (pid.astype(np.uint64) << _S44) | h[idx]
+
+        pid_a, ka = gather(ra)
+        _, kb = gather(rb)  # sorted: pair blocks in order, each block sorted
+        pos = np.minimum(np.searchsorted(kb, ka), max(len(kb) - 1, 0))
+        found = kb[pos] == ka if len(kb) else np.zeros(len(ka), dtype=bool)
+        inter = np.bincount(pid_a[found], minlength=len(nw))
+        union = ucnt[ra] + ucnt[rb] - inter
+        sim = inter / np.maximum(union, 1)
+        ok = sim >= threshold
+        keep_n.append(nw[ok])
+        keep_o.append(od[ok])
+        keep_s.append(sim[ok])
+    if not keep_n:
+        return []
+    nw, od, sim = np.concatenate(keep_n), np.concatenate(keep_o), np.concatenate(keep_s)
+    if len(set(all_ids)) != len(all_ids):  # two rows with one id are the same item: skip
+        ids_arr = np.asarray(all_ids)
+        diff = ids_arr[nw] != ids_arr[od]
+        nw, od, sim = nw[diff], od[diff], sim[diff]
+    order = np.lexsort((od, -sim, nw))  # per new row: most similar, then oldest
+    nw, od, sim = nw[order], od[order], sim[order]
+    first = np.concatenate(([True], nw[1:] != nw[:-1])) if len(nw) else np.zeros(0, dtype=bool)
+    return [(all_ids[n], all_ids[o], float(x))
+            for n, o, x in zip(nw[first].tolist(), od[first].tolist(), sim[first].tolist())]
