@@ -8,14 +8,14 @@ Split rules
       connected components of near-duplicate pairs (union-find over the pair list).
     * The validation size is ``round(n * val_fraction)`` items (or ``val_count``), shared out
       over the classes in proportion to their size (largest remainder, ties by class name).
-    * Groups are visited in the order of ``md5('<seed>:<group id>')``; a group goes to
+    * Groups are visited in the order their first item appears in the input (the export passes
+      items sorted by ``md5('<seed>:<item id>')`` from DuckDB); a group goes to
       validation when all its items fit the per-class targets that are still open, otherwise
       to training. Singleton groups (the usual case) hit the targets exactly; a duplicate group
       larger than what is left of a target stays in training.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +31,6 @@ __all__ = [
     "validation_targets",
     "SplitResult",
     "split_groups",
-    "order_key",
 ]
 
 BALANCE_MODES = ("none", "equal", "cap:N", "oversample")
@@ -137,11 +136,6 @@ def validation_targets(class_counts: Mapping[str, int], val_fraction: float | No
     return out
 
 
-def order_key(seed: int, value: object) -> bytes:
-    """Deterministic pseudo-random sort key: ``md5('<seed>:<value>')``."""
-    return hashlib.md5(f"{int(seed)}:{value}".encode()).digest()
-
-
 @dataclass
 class SplitResult:
     """Which items go to validation; counts per class; groups seen."""
@@ -156,11 +150,13 @@ class SplitResult:
     """class -> validation items missing from its target because duplicate groups did not fit."""
 
 
-def split_groups(items: Sequence[tuple[int, str]], groups: Mapping[int, int], seed: int, *,
+def split_groups(items: Sequence[tuple[int, str]], groups: Mapping[int, int], *,
                  val_fraction: float | None = None, val_count: int | None = None) -> SplitResult:
     """Assign whole groups to validation, stratified by class (see the module docstring).
 
-    ``items`` are distinct (item id, class) pairs; ``groups`` maps item id -> group id.
+    ``items`` are distinct (item id, class) pairs in visiting order (seeded pseudo-random: the
+    result depends on this order, so pass the same order for the same split); ``groups`` maps
+    item id -> group id.
     """
     by_class = Counter(c for _, c in items)
     targets = validation_targets(dict(sorted(by_class.items())), val_fraction, val_count)
@@ -171,7 +167,7 @@ def split_groups(items: Sequence[tuple[int, str]], groups: Mapping[int, int], se
     val: set[int] = set()
     need = sum(open_.values())
     if need:
-        for gid in sorted(members, key=lambda g: (order_key(seed, g), g)):
+        for gid in members:  # dicts keep insertion order: first appearance in ``items``
             group = members[gid]
             if len(group) == 1:
                 item_id, cls = group[0]

@@ -194,10 +194,15 @@ def balance_rows(cur: Cursor, src: str, dst: str, mode: str, seed: int, cap: int
     cur.execute(f"CREATE TEMP TABLE {dst} AS {ranked} {body}", params)
 
 
-def balanced_rows(cur: Cursor, name: str) -> list[tuple[int, str, int]]:
-    """(item_id, cls, copy) of a balanced table, by item id and copy."""
-    return [(int(i), str(c), int(k)) for i, c, k in cur.execute(
-        f"SELECT item_id, cls, copy FROM {_check(name)} ORDER BY item_id, copy").fetchall()]
+def balanced_rows(cur: Cursor, name: str, seed: int) -> list[tuple[int, str, int]]:
+    """(item_id, cls, copy) of a balanced table in a seeded pseudo-random order:
+    ``md5('<seed>:<item_id>')`` for first copies, ``md5('<seed>:<item_id>:<copy>')`` for repeats
+    (the order of the lines in the written files)."""
+    return cur.execute(
+        f"""SELECT item_id, cls, copy FROM {_check(name)}
+        ORDER BY md5($seed || ':' || item_id::VARCHAR
+                     || CASE WHEN copy = 0 THEN '' ELSE ':' || copy::VARCHAR END), item_id, copy""",
+        {"seed": str(int(seed))}).fetchall()
 
 
 def duplicate_pairs(cur: Cursor, project_id: int) -> list[tuple[int, int]]:
