@@ -62,6 +62,7 @@ _CHUNK = 4096           # texts hashed per numpy pass ...
 _CHUNK_CHARS = 4_000_000  # ... and at most about this many characters
 _GROUP_SHINGLES = 8192  # shingles per MinHash block (keeps the (NUM_PERM, n) block in cache)
 _VERIFY_BATCH = 50_000   # candidate pairs verified per pass (bounds the shingle sets held)
+_EST_BATCH = 50_000      # candidate pairs estimated per pass
 #: Candidates whose estimated Jaccard is below threshold - MARGIN_SIGMAS * sigma are dropped
 #: before the exact check (sigma: standard error of a NUM_PERM estimate at the threshold).
 MARGIN_SIGMAS = 2.5
@@ -200,15 +201,19 @@ def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray
 
 def _chunks(texts: Sequence[str | None]) -> list[tuple[int, int]]:
     """[start, stop) ranges of at most _CHUNK texts and about _CHUNK_CHARS characters."""
+    try:
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    except TypeError:  # None among the texts
+        lens = np.fromiter((len(t) if t else 0 for t in texts), dtype=np.int64, count=len(texts))
+    cum = np.cumsum(np.minimum(lens, MAX_CHARS))
     out = []
-    start, chars = 0, 0
-    for i, t in enumerate(texts):
-        chars += min(len(t), MAX_CHARS) if t else 0
-        if i + 1 - start >= _CHUNK or chars >= _CHUNK_CHARS:
-            out.append((start, i + 1))
-            start, chars = i + 1, 0
-    if start < len(texts):
-        out.append((start, len(texts)))
+    start, base = 0, 0
+    while start < len(texts):
+        stop = int(np.searchsorted(cum, base + _CHUNK_CHARS, side="left")) + 1
+        stop = min(max(stop, start + 1), start + _CHUNK, len(texts))
+        out.append((start, stop))
+        base = int(cum[stop - 1])
+        start = stop
     return out
 
 
@@ -366,81 +371,95 @@ def find_near_duplicates(
         nonempty[s:e] = counts > 0
         return e - s
 
-    done = 0
     n_workers = workers or min(2, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        done = 0
         for n in pool.map(work, _chunks(all_texts)):
             done += n
             if progress:
                 progress(done, total)
 
-    live = np.flatnonzero(nonempty)
-    codes = _bucket_pairs(keys[live], live.astype(np.int64), first_new)
-    del keys
-    newer = codes >> 32
-    older = codes & 0xFFFFFFFF
-    # Estimated Jaccard from the signatures, with a margin so that true matches survive.
-    margin = MARGIN_SIGMAS * float(np.sqrt(threshold * (1 - threshold) / NUM_PERM))
-    keep = np.zeros(len(codes), dtype=bool)
-    for s in range(0, len(codes), 100_000):
-        est = (sig16[newer[s:s + 100_000]] == sig16[older[s:s + 100_000]]).mean(axis=1)
-        keep[s:s + 100_000] = est >= threshold - margin
-    newer, older = newer[keep], older[keep]
-    del sig16, codes, keep
-    return _verify(all_texts, all_ids, newer, older, threshold)
+        live = np.flatnonzero(nonempty)
+        codes = _bucket_pairs(keys[live], live.astype(np.int64), first_new)
+        del keys
+        newer = codes >> 32
+        older = codes & 0xFFFFFFFF
+        del codes
+        # Estimated Jaccard from the signatures, with a margin so that true matches survive.
+        margin = MARGIN_SIGMAS * float(np.sqrt(threshold * (1 - threshold) / NUM_PERM))
+        need = int(np.ceil((threshold - margin) * NUM_PERM - 1e-9))
+
+        def estimate(s: int) -> np.ndarray:
+            agree = (sig16[newer[s:s + _EST_BATCH]] == sig16[older[s:s + _EST_BATCH]]).sum(axis=1)
+            return agree >= need
+
+        keep = np.concatenate([np.zeros(0, dtype=bool),
+                               *pool.map(estimate, range(0, len(newer), _EST_BATCH))])
+        newer, older = newer[keep], older[keep]
+        del sig16, keep
+
+        step = max(2000, min(_VERIFY_BATCH, -(-len(newer) // n_workers)))
+        parts = list(pool.map(lambda s: _verify(all_texts, newer[s:s + step], older[s:s + step], threshold),
+                              range(0, len(newer), step)))
+    return _best(all_ids, parts)
 
 
-def _verify(all_texts: Sequence[str | None], all_ids: Sequence[int], newer: np.ndarray, older: np.ndarray,
-            threshold: float) -> list[tuple[int, int, float]]:
-    """Exact Jaccard of the shingle sets of each candidate pair (vectorised); best per new row.
-
-    Shingles are compared by the top 44 bits of their 64-bit hash: two different shingles of a
-    pair share those with probability ~1e-9, so the result is exact in practice.
-    """
-    keep_n, keep_o, keep_s = [], [], []
-    for s in range(0, len(newer), _VERIFY_BATCH):
-        nw, od = newer[s:s + _VERIFY_BATCH], older[s:s + _VERIFY_BATCH]
-        rows, inv = np.unique(np.concatenate((nw, od)), return_inverse=True)
-        ra, rb = inv[:len(nw)], inv[len(nw):]
-        texts = [all_texts[r] for r in rows.tolist()]
-        parts = [_shingle_hashes(texts[cs:ce]) for cs, ce in _chunks(texts)]
-        sh = np.concatenate([p[0] for p in parts])
-        cnt = np.concatenate([p[1] for p in parts])
-        # Per row: sorted, de-duplicated (row << 44 | hash >> 20) keys.
-        key = np.repeat(np.arange(len(rows), dtype=np.uint64), cnt) << _S44
-        key |= sh >> _S20
-        key.sort()
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-        h = key & _LOW44
-        ucnt = np.bincount((key >> _S44).astype(np.int64), minlength=len(rows))
-        uoff = np.cumsum(ucnt) - ucnt
-
-        def gather(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            c = ucnt[sel]
-            pid = np.repeat(np.arange(len(sel), dtype=np.int64), c)
-            idx = np.repeat(uoff[sel] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
-            return pid, (pid.astype(np.uint64) << _S44) | h[idx]
-
-        pid_a, ka = gather(ra)
-        _, kb = gather(rb)  # sorted: pair blocks in order, each block sorted
-        pos = np.minimum(np.searchsorted(kb, ka), max(len(kb) - 1, 0))
-        found = kb[pos] == ka if len(kb) else np.zeros(len(ka), dtype=bool)
-        inter = np.bincount(pid_a[found], minlength=len(nw))
-        union = ucnt[ra] + ucnt[rb] - inter
-        sim = inter / np.maximum(union, 1)
-        ok = sim >= threshold
-        keep_n.append(nw[ok])
-        keep_o.append(od[ok])
-        keep_s.append(sim[ok])
-    if not keep_n:
+def _best(all_ids: Sequence[int], parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+          ) -> list[tuple[int, int, float]]:
+    """Per new row, its most similar verified older row (ties: the oldest)."""
+    if not parts:
         return []
-    nw, od, sim = np.concatenate(keep_n), np.concatenate(keep_o), np.concatenate(keep_s)
+    nw = np.concatenate([p[0] for p in parts])
+    od = np.concatenate([p[1] for p in parts])
+    sim = np.concatenate([p[2] for p in parts])
     if len(set(all_ids)) != len(all_ids):  # two rows with one id are the same item: skip
         ids_arr = np.asarray(all_ids)
         diff = ids_arr[nw] != ids_arr[od]
         nw, od, sim = nw[diff], od[diff], sim[diff]
-    order = np.lexsort((od, -sim, nw))  # per new row: most similar, then oldest
+    order = np.lexsort((od, -sim, nw))
     nw, od, sim = nw[order], od[order], sim[order]
     first = np.concatenate(([True], nw[1:] != nw[:-1])) if len(nw) else np.zeros(0, dtype=bool)
     return [(all_ids[n], all_ids[o], float(x))
             for n, o, x in zip(nw[first].tolist(), od[first].tolist(), sim[first].tolist())]
+
+
+def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray,
+            threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact Jaccard of the shingle sets of candidate pairs (vectorised); pairs >= threshold.
+
+    Shingles are compared by the top 44 bits of their 64-bit hash: two different shingles of a
+    pair share those with probability ~1e-9, so the result is exact in practice.
+    """
+    nw, od = newer, older
+    if len(nw) == 0:
+        return nw, od, np.zeros(0)
+    rows, inv = np.unique(np.concatenate((nw, od)), return_inverse=True)
+    ra, rb = inv[:len(nw)], inv[len(nw):]
+    texts = [all_texts[r] for r in rows.tolist()]
+    parts = [_shingle_hashes(texts[cs:ce]) for cs, ce in _chunks(texts)]
+    sh = np.concatenate([p[0] for p in parts])
+    cnt = np.concatenate([p[1] for p in parts])
+    # Per row: sorted, de-duplicated (row << 44 | hash >> 20) keys.
+    key = np.repeat(np.arange(len(rows), dtype=np.uint64), cnt) << _S44
+    key |= sh >> _S20
+    key.sort()
+    key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+    h = key & _LOW44
+    ucnt = np.bincount((key >> _S44).astype(np.int64), minlength=len(rows))
+    uoff = np.cumsum(ucnt) - ucnt
+
+    def gather(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = ucnt[sel]
+        pid = np.repeat(np.arange(len(sel), dtype=np.int64), c)
+        idx = np.repeat(uoff[sel] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
+        return pid, (pid.astype(np.uint64) << _S44) | h[idx]
+
+    pid_a, ka = gather(ra)
+    _, kb = gather(rb)  # sorted: pair blocks in order, each block sorted
+    pos = np.minimum(np.searchsorted(kb, ka), max(len(kb) - 1, 0))
+    found = kb[pos] == ka if len(kb) else np.zeros(len(ka), dtype=bool)
+    inter = np.bincount(pid_a[found], minlength=len(nw))
+    union = ucnt[ra] + ucnt[rb] - inter
+    sim = inter / np.maximum(union, 1)
+    ok = sim >= threshold
+    return nw[ok], od[ok], sim[ok]
