@@ -44,24 +44,35 @@ MAX_ID_CHARS = 200             # external_id
 MAX_METADATA_CHARS = 100_000   # the metadata JSON object, serialized
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one CSV record / JSONL line as the parser sees it
 
-# Characters Python's str.isspace() accepts in ASCII; the ASCII fast path in SQL must
-# collapse exactly these so that it agrees with ``normalize_text``.
-_ASCII_WS_RE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
-
-
 def normalize_text(text: str) -> str:
     """The dedup key's input: NFKC, casefold, whitespace runs collapsed to one space, trimmed."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def _normalize_arrow(arr: pa.Array) -> pa.Array:
-    return pa.array(
-        [None if s is None else normalize_text(s) for s in arr.to_pylist()], type=pa.string()
-    )
+    """``normalize_text`` over an Arrow column: vectorised for ASCII rows (NFKC and casefold
+    are the identity / lower-casing there), Python for the others."""
+    import pyarrow.compute as pc
+
+    # every whitespace character -> one space, then runs of spaces -> one space, then trim
+    fast = pc.binary_join(pc.utf8_split_whitespace(pc.ascii_lower(arr)), " ")
+    while pc.any(pc.match_substring(fast, "  ")).as_py():
+        fast = pc.replace_substring(fast, "  ", " ")
+    fast = pc.utf8_trim(fast, " ")
+    ascii_mask = pc.string_is_ascii(arr)
+    if pc.all(pc.fill_null(ascii_mask, True)).as_py():
+        return fast
+    values = arr.to_pylist()
+    flags = ascii_mask.to_pylist()
+    out = fast.to_pylist()
+    for i, (v, is_ascii) in enumerate(zip(values, flags)):
+        if v is not None and not is_ascii:
+            out[i] = normalize_text(v)
+    return pa.array(out, type=pa.string())
 
 
 def register_functions(cur: Cursor) -> None:
-    """Register ``curator_norm(text)`` (Python NFKC+casefold, used for non-ASCII text only)."""
+    """Register ``curator_norm(text)``: ``normalize_text`` as a vectorised function."""
     try:
         cur.create_function(
             "curator_norm", _normalize_arrow, ["VARCHAR"], "VARCHAR", type="arrow",
@@ -73,12 +84,8 @@ def register_functions(cur: Cursor) -> None:
 
 
 def _norm_sql(expr: str) -> str:
-    """SQL for ``normalize_text(expr)``: pure SQL when ASCII, the Python function otherwise."""
-    return (
-        f"CASE WHEN strlen({expr}) = length({expr}) "
-        f"THEN trim(lower(regexp_replace({expr}, '{_ASCII_WS_RE}', ' ', 'g')), ' ') "
-        f"ELSE curator_norm({expr}) END"
-    )
+    """SQL for ``normalize_text(expr)``."""
+    return f"curator_norm({expr})"
 
 
 def sql_ident(name: str) -> str:
