@@ -227,7 +227,16 @@ def duplicate_pairs(cur: Cursor, project_id: int) -> list[tuple[int, int]]:
 
 def next_export_id(cur: Cursor) -> int:
     """Reserve the id of the next export (written into its manifest before the row exists)."""
-    return int(cur.execute("SELECT nextval('seq_exports')").fetchone()[0])
+    # In an explicit transaction: DuckDB 2.0 does not write a bare autocommit
+    # `SELECT nextval(...)` to the WAL, so after a crash the same id would be handed out again.
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        value = int(cur.execute("SELECT nextval('seq_exports')").fetchone()[0])
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+    return value
 
 
 def insert_export(cur: Cursor, export_id: int, project_id: int, kind: str, path: str,
