@@ -39,10 +39,13 @@ def answers_sql(items: int, annotators: int, preference: bool) -> str:
     nval = 4 if preference else 5
     return f"""
     WITH it AS (
-        SELECT i AS item_id, 3 + (i % 3 = 0)::INTEGER AS m, (hash(i, 'truth') % {nval})::BIGINT AS truth
+        SELECT i AS item_id, 3 + (i % 3 = 0)::INTEGER AS m, (hash(i, 'truth') % {nval})::BIGINT AS truth,
+               (hash(i, 'base') % {annotators})::BIGINT AS base,
+               [1, 7, 11, 13][(hash(i, 'step') % 4)::BIGINT + 1] AS step
         FROM range(1, {items} + 1) t(i)),
     a AS (
-        SELECT item_id, ((item_id * 7 + j * 11) % {annotators}) + 1 AS user_id, truth,
+        -- 4 distinct annotators per item: base + j * step (mod 30), step in {{1, 7, 11, 13}}
+        SELECT item_id, ((base + j * step) % {annotators}) + 1 AS user_id, truth,
                (hash(item_id, j) % 100)::BIGINT AS dice, (hash(item_id, j, 'v') % {nval})::BIGINT AS noise,
                hash(item_id, j, 'o') % 2 AS flip
         FROM it, range(4) r(j) WHERE j < m)
@@ -73,6 +76,8 @@ def main() -> None:
     ap.add_argument("--history", type=float, default=0.05,
                     help="share of answers re-written later (append-only history rows)")
     args = ap.parse_args()
+    if args.annotators != 30 and args.annotators < 40:
+        ap.error("--annotators must be 30 or at least 40 (so each item's 4 annotators differ)")
 
     results: dict[str, Any] = {"items": args.items, "annotators": args.annotators,
                                "threads": args.threads, "cpus": os.cpu_count(),
