@@ -308,8 +308,7 @@ def _annotators(rows: list[tuple[Any, ...]], pairs: list[PairKappa],
     return out
 
 
-def _metrics(cur: Cursor, p: str, task: str, gold: str | None,
-             with_shown_order: bool) -> AgreementReport:
+def _metrics(cur: Cursor, p: str, task: str, gold: str | None) -> AgreementReport:
     """Every metric from the tables ``sql.prepare`` made under prefix ``p``."""
     o = sql.overall(cur, p)
     f = sql.fleiss(cur, p)
@@ -323,10 +322,8 @@ def _metrics(cur: Cursor, p: str, task: str, gold: str | None,
     by_ann = _annotators(sql.annotators(cur, p, gold), pairs, gold is not None)
     pref = None
     if task == "preference":
-        if with_shown_order:
-            bias, bias_by = _position_bias(sql.position_bias(cur, p))
-        else:
-            bias, bias_by = PositionBias(None, 0, 0, None, None, None, {}), []
+        # without a shown order every answer counts in ``choices`` but none in ``answers``
+        bias, bias_by = _position_bias(sql.position_bias(cur, p))
         sql.prepare_side(cur, p)
         side = sql.overall(cur, p, side=True)
         pref = PreferenceAgreement(_percent(side), _alpha(side), bias, bias_by)
@@ -379,7 +376,7 @@ def compute_agreement(cur: Cursor, relation: str, *, task: str = "classification
     p = sql.new_prefix()
     try:
         sql.prepare(cur, relation, p, with_shown_order=with_order)
-        return _metrics(cur, p, task, gold, with_order)
+        return _metrics(cur, p, task, gold)
     finally:
         sql.drop(cur, p)
 
@@ -402,7 +399,7 @@ def project_agreement(cur: Cursor, project_id: int,
         sql.create_project_answers(cur, project_id, f"{p}_a")
         sql.prepare(cur, f"{p}_a", p, copy=False)
         sql.create_gold_from_counts(cur, project_id, r.as_tuple(), p, gold)
-        report = _metrics(cur, p, metric_task, gold, task == "preference")
+        report = _metrics(cur, p, metric_task, gold)
         gold_items = sql.count_rows(cur, gold)
         ids = [a.annotator for a in report.by_annotator]
         _rename(report, sql.user_names(cur, ids))

@@ -399,3 +399,24 @@ def test_project_agreement_preference_position_bias(store):
 def test_project_agreement_unknown_project(store):
     with pytest.raises(NotFoundError, match="project 42"):
         project_agreement(store.cursor(), 42)
+
+
+def test_preference_without_shown_order_still_counts_choices(con):
+    load(con, [(1, "a", "A"), (1, "b", "B"), (2, "a", "tie"), (2, "b", "tie")])
+    pref = compute_agreement(con, "ans", task="preference").preference
+    assert pref.position_bias.answers == 0 and pref.position_bias.rate is None
+    assert pref.position_bias.choices == {"A": 1, "B": 1, "tie": 2, "both_bad": 0}
+    assert pref.side.items == 1 and pref.side.pairwise == 0.0
+
+
+def test_project_agreement_rule_override_and_response_note(store):
+    cur = store.cursor()
+    seed_project(cur, task="response")
+    annotate(cur, [(1, 1, "Hello, we refunded you.", False, False, None, 0),
+                   (1, 2, "Hello, we refunded you.", False, False, None, 1),
+                   (2, 1, "Sorry!", False, False, None, 0)])
+    rep = project_agreement(cur, 1)                     # stored rule: majority, 2 answers
+    assert rep.gold_items == 1 and rep.percent.pairwise == 1.0
+    assert any("free text" in n for n in rep.notes)
+    rep1 = project_agreement(cur, 1, rule={"kind": "unanimous", "min_answers": 1})
+    assert rep1.gold_items == 2 and rep1.settle_rule == {"kind": "unanimous", "min_answers": 1}

@@ -95,7 +95,8 @@ def prepare(cur: Cursor, relation: str, prefix: str, *, where: str = "",
     """
     check_relation(relation)
     if copy:
-        extra = ", CAST(shown_order AS VARCHAR) AS shown_order" if with_shown_order else ""
+        extra = (", CAST(shown_order AS VARCHAR) AS shown_order" if with_shown_order
+                 else ", NULL::VARCHAR AS shown_order")
         cond = f"AND ({where})" if where else ""
         cur.execute(
             f"""CREATE TEMP TABLE {prefix}_a AS
