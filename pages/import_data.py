@@ -86,7 +86,7 @@ except CuratorError as exc:
 det = prev["detected"]
 st.caption(f"Detected: {det.get('format')} · encoding {det.get('encoding', '-')} · "
            f"delimiter {det.get('delimiter', '-')!r}")
-st.dataframe([{"row": r["row"], "id": r["external_id"], "text": r["text"][:300],
+st.dataframe([{"row": r["row"], "id": r["external_id"], "text": (r["text"] or "")[:300],
                "problem": r["error"] or (f"duplicate ({r['duplicate']})" if r["duplicate"] else "")}
               for r in prev["rows"]], hide_index=True, use_container_width=True)
 if pii and prev["pii_examples"]:

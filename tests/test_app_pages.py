@@ -63,14 +63,14 @@ def test_import_page_shows_row_errors_and_changes_nothing(app, store, people, cl
 
 
 def test_label_page_labels_two_tickets(app, store, people, clf_project):
-    add_items(store, clf_project, ["I was charged twice", "App crashes on start"])
+    ids = add_items(store, clf_project, ["I was charged twice", "App crashes on start"])
     at = go(app(people["ann"]), "label")
     assert not at.exception, at.exception
     assert "charged twice" in texts(at)
     at.button(key="label-billing").click().run()
     assert not at.exception, at.exception
     assert "App crashes" in texts(at)
-    at.checkbox(key=[k for k in at.session_state.filtered_state if k.startswith("unsure-")][0]).check()
+    at.checkbox(key=f"unsure-{ids[1]}").check()
     at.button(key="label-bug").click().run()
     assert not at.exception
     mine = queue.recent_answers(store, people["ann"], clf_project)
