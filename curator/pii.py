@@ -126,9 +126,10 @@ def iban_ok(iban: str) -> bool:
 # Detectors: each returns hits on the original text
 # --------------------------------------------------------------------------------------------
 
-_EMAIL = re.compile(
-    r"(?<![\w.%+\-/])[\w.%+\-]{1,64}@(?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}\b"
-)
+# local@domain, found from each "@" outwards (a pattern that starts with a character class is
+# tried at every position by ``re``, which is several times slower).
+_EMAIL_LOCAL = re.compile(r"(?<![\w.%+\-/])[\w.%+\-]{1,64}\Z")
+_EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}\b")
 # scheme://userinfo@ ; group 1 is the userinfo.
 _URL_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@\[\]]+)@")
 _SECRET_VALUE_END = r"[^&#\s\"'<>]*[^&#\s\"'<>.,;:!?)\]]"
@@ -154,9 +155,17 @@ def _find_secrets(text: str, out: list[PiiHit]) -> None:
 
 
 def _find_emails(text: str, out: list[PiiHit]) -> None:
-    if "@" in text:
-        for m in _EMAIL.finditer(text):
-            out.append(PiiHit("email", m.start(), m.end(), m.group()))
+    at = text.find("@")
+    end = 0
+    while at != -1:
+        local = _EMAIL_LOCAL.search(text, max(end, at - 64), at)
+        domain = _EMAIL_DOMAIN.match(text, at + 1) if local else None
+        if local and domain:
+            out.append(PiiHit("email", local.start(), domain.end(), text[local.start():domain.end()]))
+            end = domain.end()
+            at = text.find("@", end)
+        else:
+            at = text.find("@", at + 1)
 
 
 _IBAN_CAND = re.compile(r"(?<![\w\-])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}", re.ASCII)
@@ -235,8 +244,13 @@ def _find_ips(text: str, out: list[PiiHit]) -> None:
             out.append(PiiHit("ip", m.start(), m.end(), s))
 
 
+# Starts with a plain character class so that ``re`` can skip ahead fast; the look-behind after
+# the first character checks the character before it. Same matches as
+# (?<![\w+#/.,\-:])(?:\+|\(\+?(?=\d))?\d(?:[ .\-()/]{0,2}\d){6,18}(?![\w/]|[.,\-]\d)
 _PHONE_CAND = re.compile(
-    r"(?<![\w+#/.,\-:])(?:\+|\(\+?(?=\d))?\d(?:[ .\-()/]{0,2}\d){6,18}(?![\w/]|[.,\-]\d)", re.ASCII
+    r"[+(0-9](?<![\w+#/.,\-:][+(0-9])(?:(?<=\+)\d|(?<=\()\+?\d|(?<=\d))"
+    r"(?:[ .\-()/]{0,2}\d){6,18}(?![\w/]|[.,\-]\d)",
+    re.ASCII,
 )
 _DATE_ONLY = re.compile(
     r"(?:\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(?:\d{4}|\d{2}))(?:[ T]\d{1,2})?", re.ASCII
