@@ -86,17 +86,21 @@ def main() -> None:
         eve = Actor(2, "eve", "engineer")
         runs = []
         for k in range(args.repeat):
-            t0 = time.perf_counter()
+            load = os.getloadavg()[0]
+            t0, c0 = time.perf_counter(), time.process_time()
             res = export_project(store, eve, "bench", balance=args.balance, model=args.model,
                                  out_dir=Path(tmp) / f"export-{k}")
-            total = time.perf_counter() - t0
-            runs.append((total, res))
-            print(f"run {k + 1}: {total:.2f} s  " + "  ".join(f"{s}={v:.2f}" for s, v in res.timings.items()))
-        total, res = min(runs, key=lambda r: r[0])
+            total, cpu = time.perf_counter() - t0, time.process_time() - c0
+            runs.append((total, cpu, load, res))
+            print(f"run {k + 1}: {total:.2f} s wall, {cpu:.2f} s CPU, load {load:.1f}  "
+                  + "  ".join(f"{s}={v:.2f}" for s, v in res.timings.items()))
+        total, cpu, load, res = min(runs, key=lambda r: r[0])
         m = res.manifest
         results.update({
             "best_total_s": round(total, 3),
             "median_total_s": round(sorted(r[0] for r in runs)[len(runs) // 2], 3),
+            "best_run_cpu_s": round(cpu, 3),
+            "load_avg_1m_at_best_run": round(load, 2),
             "phases_s": res.timings,
             "train_lines": m["counts"]["train"],
             "validation_lines": m["counts"]["validation"],
