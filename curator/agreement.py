@@ -354,8 +354,8 @@ def compute_agreement(cur: Cursor, relation: str, *, task: str = "classification
                       gold: str | None = None, check_duplicates: bool = True) -> AgreementReport:
     """Every metric over ``relation`` (a table or view: item_id, annotator, value).
 
-    ``task='preference'`` adds side agreement and, when the relation has a ``shown_order``
-    column, position bias. ``gold`` names a relation (item_id, value) of settled answers for
+    ``task='preference'`` adds side agreement, choice counts and, when the relation has a
+    ``shown_order`` column ('AB' / 'BA'), position bias. ``gold`` names a relation (item_id, value) of settled answers for
     per-annotator agreement with gold. Rows with a NULL value are ignored. Each (item_id,
     annotator) must occur at most once (checked unless ``check_duplicates=False``).
     """

@@ -260,3 +260,12 @@ def test_status_sql_embeds_and_reuses_current(store):
     assert fresh[:3] == [(101, "settled", "x"), (102, "settled", "x"), (103, "pending", None)]
     store_agreement.create_status_table(cur, 1, rule, "st_tmp")
     assert cur.execute("SELECT count(*) FROM st_tmp WHERE status = 'settled'").fetchone()[0] == 2
+
+
+def test_same_timestamp_newest_id_wins(store):
+    cur = store.cursor()
+    seed(cur)
+    # both rows of (item 1, ann) share created_at: the later insert (higher id) is current
+    annotate(cur, [(1, 1, "y", 0), (1, 1, "x", 0), (1, 2, "x", 0)])
+    st = statuses(cur)
+    assert (st[1].status, st[1].gold, st[1].counts) == ("settled", "x", {"x": 2})
