@@ -389,12 +389,13 @@ def _build(store: Store, project: Project, o: _Options, progress: Progress | Non
     try:
         rule = settle.project_rule(cur, project.id).as_tuple()
         sql.create_examples(cur, ex, project.id, rule, task, o.balance_by)
-        settled, exclusions = sql.exclusion_counts(cur, ex)
+        settled, exclusions, unsettled = sql.exclusion_counts(cur, ex)
         rows = sql.eligible_rows(cur, ex)
         if not rows:
+            waiting = ", ".join(f"{v} {k}" for k, v in sorted(unsettled.items()))
             why = (f"{settled} settled item(s), all excluded ({', '.join(f'{k}: {v}' for k, v in exclusions.items())})"
                    if settled else "no settled items (items need answers that meet the settle rule, "
-                                   "or a lead's adjudication)")
+                                   "or a lead's adjudication)" + (f"; not settled: {waiting}" if waiting else ""))
             raise InvalidInput(f"nothing to export from project {project.name!r}: {why}")
         ids = [int(r[0]) for r in rows]
         lines = [_line(task, system, r[1], r[2], r[3], r[4]) for r in rows]
@@ -518,7 +519,10 @@ def _build(store: Store, project: Project, o: _Options, progress: Progress | Non
 
     after = dist(train_rows + val_rows)
     counts = {
+        "items": settled + sum(unsettled.values()),
         "settled": settled,
+        "disagreement": unsettled.get("disagreement", 0),
+        "pending": unsettled.get("pending", 0),
         "excluded": sum(exclusions.values()),
         "eligible": sum(before.values()),
         "after_balance": len(train_rows) + len(val_rows),

@@ -187,6 +187,7 @@ def test_dpo_shapes_exclusions_and_trl(store, people):
     lines = _check_export(res, "dpo")
     m = res.manifest
     assert m["counts"]["settled"] == n + 2
+    assert (m["counts"]["disagreement"], m["counts"]["pending"], m["counts"]["items"]) == (1, 1, n + 4)
     assert m["exclusions"] == {"both_bad": 1, "tie": 1}
     every = m["item_ids"]["train"] + m["item_ids"]["validation"]
     assert sorted(every) == sorted(ids[:n])

@@ -71,12 +71,13 @@ def json_pointer(field: str) -> str:
 
 def create_examples(cur: Cursor, name: str, project_id: int, rule: tuple[str, int, int],
                     task: str, balance_field: str | None) -> None:
-    """Temp table ``name``: settled items of the project with gold, class and exclusion reason.
+    """Temp table ``name``: the project's items with settle status, gold, class and exclusion.
 
     Columns: item_id, external_id, text, content_hash, candidate_a, candidate_b, gold, how,
-    cls, excluded. ``cls`` is the gold label (classification) or the metadata value of
+    status, cls, excluded. Items that are not settled have ``excluded`` = their status
+    (``disagreement`` or ``pending``): only settled items are ever exported. ``cls`` is the gold label (classification) or the metadata value of
     ``balance_field`` (``'(missing)'`` when absent); ``'(all)'`` for response/preference
-    without a field. ``excluded`` is NULL for exportable items, else one of ``empty_text``,
+    without a field. For settled items ``excluded`` is NULL when exportable, else one of ``empty_text``,
     ``empty_reply``, ``tie``, ``both_bad``, ``invalid_choice``, ``missing_candidate``,
     ``identical_candidates``.
     """
@@ -108,20 +109,24 @@ def create_examples(cur: Cursor, name: str, project_id: int, rule: tuple[str, in
     cur.execute(
         f"""CREATE TEMP TABLE {_check(name)} AS
         SELECT i.id AS item_id, i.external_id, i.text, i.content_hash, i.candidate_a,
-               i.candidate_b, g.gold, g.how, {cls} AS cls, {reason} AS excluded
-        FROM ({status_sql(*rule)}) g JOIN items i ON i.id = g.item_id
-        WHERE g.status = 'settled'""",
+               i.candidate_b, g.gold, g.how, g.status, {cls} AS cls,
+               CASE WHEN g.status <> 'settled' THEN g.status ELSE {reason} END AS excluded
+        FROM ({status_sql(*rule)}) g JOIN items i ON i.id = g.item_id""",
         params,
     )
 
 
-def exclusion_counts(cur: Cursor, name: str) -> tuple[int, dict[str, int]]:
-    """(settled items, {reason: items}) of an examples table."""
+def exclusion_counts(cur: Cursor, name: str) -> tuple[int, dict[str, int], dict[str, int]]:
+    """(settled items, {reason: settled items left out}, {status: items not settled}) of an
+    examples table (statuses ``disagreement`` and ``pending``)."""
     rows = cur.execute(
-        f"SELECT excluded, count(*) FROM {_check(name)} GROUP BY excluded ORDER BY excluded"
+        f"""SELECT status, excluded, count(*) FROM {_check(name)}
+        GROUP BY status, excluded ORDER BY status, excluded"""
     ).fetchall()
-    total = sum(int(n) for _, n in rows)
-    return total, {r: int(n) for r, n in rows if r is not None}
+    settled = sum(int(n) for st, _, n in rows if st == "settled")
+    reasons = {r: int(n) for st, r, n in rows if st == "settled" and r is not None}
+    unsettled = {st: int(n) for st, _, n in rows if st != "settled"}
+    return settled, reasons, unsettled
 
 
 def eligible_rows(cur: Cursor, name: str) -> list[tuple[Any, ...]]:
@@ -144,8 +149,8 @@ def exclude_items(cur: Cursor, name: str, item_ids: list[int], reason: str) -> N
 
 
 def class_counts(cur: Cursor, name: str, *, eligible_only: bool = True) -> dict[str, int]:
-    """class -> rows, ordered by class name."""
-    where = "WHERE excluded IS NULL" if eligible_only else ""
+    """class -> rows, ordered by class name (eligible rows, or every settled row)."""
+    where = "WHERE excluded IS NULL" if eligible_only else "WHERE status = 'settled'"
     rows = cur.execute(
         f"SELECT cls, count(*) FROM {_check(name)} {where} GROUP BY cls ORDER BY cls"
     ).fetchall()
