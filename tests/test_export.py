@@ -392,3 +392,19 @@ def test_token_histogram_bins():
     assert h[0]["lo"] <= 5 < h[0]["hi"] and h[-1]["lo"] <= 100 < h[-1]["hi"]
     assert len(h) <= 20 and token_histogram([]) == [] and token_histogram([3]) == [{"lo": 3, "hi": 4, "count": 1}]
     assert orjson.loads(orjson.dumps(h)) == h
+
+
+def test_export_feeds_the_job_launcher(store, people):
+    """curator.jobs reads the manifest: it must find the OpenAI files (not the TRL copies)."""
+    from datetime import date
+
+    from curator import jobs
+
+    p, _ = _clf(store, people, {"billing": 15, "refund": 15})
+    res = export_project(store, people["eve"], p, trl="jsonl", now=NOW)
+    plan = jobs.launch(store, people["eve"], res.export_dir, confirm=False,
+                       today=date(2026, 11, 21))
+    assert {f["role"]: Path(f["path"]).name for f in plan.files} == {
+        "train": "train.jsonl", "validation": "validation.jsonl"}
+    assert plan.model == res.manifest["settings"]["model"] and plan.export_id == res.export_id
+    assert plan.estimated_cost_usd == pytest.approx(res.manifest["cost_estimate"]["usd"])
