@@ -67,7 +67,7 @@ def test_annotator_labels_three_tickets_with_the_keyboard(seeded_db, tmp_path):
     db, ann = seeded_db
     port = _free_port()
     log = tmp_path / "server.log"
-    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_LOG_LEVEL": "info"}
+    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_LOG_LEVEL": "warning"}
     with open(log, "w") as logf:
         proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
                                 env=env, stdout=logf, stderr=subprocess.STDOUT)
@@ -88,7 +88,7 @@ def test_annotator_labels_three_tickets_with_the_keyboard(seeded_db, tmp_path):
             page.get_by_text("charged twice").wait_for(timeout=30000)
             for key, next_text in [("1", "refund my order"), ("2", "crashes when I open"),
                                    ("3", "Where is my invoice")]:
-                page.locator("body").click(position={"x": 5, "y": 300})  # focus off any input
+                page.get_by_role("heading", name="Label").click()  # focus off any input
                 page.keyboard.press(key)
                 page.get_by_text(next_text).wait_for(timeout=30000)
             page.screenshot(path=str(tmp_path / "after.png"))
