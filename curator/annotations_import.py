@@ -91,6 +91,8 @@ def import_annotations(store: Store, actor: Actor, project: str | int | Project,
                                    f"project)", file=path.name)
             report.ignored_columns = [c for c in src.columns if c.lower() not in _KNOWN]
             roles = {k: cols.get(k) for k in ("external_id", "annotator", "note", "created_at")}
+            if src.kind == "json":
+                sql.json_to_columns(cur, [c for c in roles.values() if c] + [cols[want]])
             sql.build_annotation_stage(cur, kind=src.kind, row_expr=src.row_expr, join=src.join,
                                        columns=roles, answer_col=cols[want])
             sql.validate_annotation_stage(

@@ -656,6 +656,60 @@ def settle(c: Ctx, project: str, item_id: int, value: str, reason: str) -> None:
     click.echo(f"Item {item_id} settled as {value!r}")
 
 
+# ----------------------------------------------------------------------------- preference pairs
+@cli.group()
+def pairs() -> None:
+    """Make preference pairs for a preference project (DPO data)."""
+
+
+@pairs.command("from-drafts")
+@click.argument("response_project")
+@click.argument("preference_project")
+@click.option("--no-preference", is_flag=True,
+              help="Only add the pairs; do not record the expert edit as preferred.")
+@json_option
+@pass_ctx
+def pairs_from_drafts_cmd(c: Ctx, response_project: str, preference_project: str,
+                          no_preference: bool, as_json: bool) -> None:
+    """Pair every model draft with its expert edit (the edit preferred)."""
+    from curator.pairs import pairs_from_drafts
+
+    r = pairs_from_drafts(c.store(), c.actor(), response_project, preference_project,
+                          record_preference=not no_preference)
+    emit_json(r) if as_json else click.echo(
+        f"{r.pairs_added} pairs added ({r.skipped_identical} unedited drafts and "
+        f"{r.skipped_existing} existing pairs skipped)")
+
+
+@pairs.command("sample")
+@click.argument("preference_project")
+@click.argument("prompts_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", required=True, help="Model that writes the two candidates.")
+@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--provider", default="openai", show_default=True)
+@json_option
+@pass_ctx
+def pairs_sample_cmd(c: Ctx, preference_project: str, prompts_file: str, model: str,
+                     temperature: float, provider: str, as_json: bool) -> None:
+    """Ask MODEL for two replies to each prompt in PROMPTS_FILE (JSONL with "text" and an
+    optional "id") and add them as items to judge."""
+    from curator.pairs import pairs_from_model_samples
+
+    prompts = []
+    with open(prompts_file, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                prompts.append((obj.get("id"), str(obj["text"])))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise InvalidInput(f"{prompts_file}: line {n}: expected a JSON object with a 'text' field") from None
+    r = pairs_from_model_samples(c.store(), c.actor(), preference_project, prompts, model=model,
+                                 temperature=temperature, provider=provider)
+    emit_json(r) if as_json else click.echo(f"{r.pairs_added} pairs added")
+
+
 # ----------------------------------------------------------------------------- export / validate
 @cli.command()
 @click.argument("project")

@@ -107,17 +107,9 @@ def parse_labels(spec: str | list | None) -> list[Label]:
 
 
 def _validate_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    kind = rule.get("kind")
-    if kind not in ("unanimous", "majority"):
-        raise InvalidInput("settle rule kind must be 'unanimous' or 'majority'")
-    out = {"kind": kind, "min_answers": int(rule.get("min_answers", 1))}
-    if out["min_answers"] < 1:
-        raise InvalidInput("settle rule min_answers must be at least 1")
-    if kind == "majority":
-        out["margin"] = int(rule.get("margin", 1))
-        if out["margin"] < 1:
-            raise InvalidInput("settle rule margin must be at least 1")
-    return out
+    from curator.settle import parse_rule  # one validator for settle rules
+
+    return parse_rule(rule).to_dict()
 
 
 def _row_to_project(cur, row) -> Project:

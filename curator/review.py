@@ -16,7 +16,7 @@ from curator.store import Store
 from curator.store import answers as answers_sql
 
 __all__ = ["project_status", "agreement", "review_queue", "item_detail", "adjudicate",
-           "own_result", "settle_counts"]
+           "own_result", "settle_counts", "throughput"]
 
 
 def _proj(store: Store, project: Project | str | int) -> Project:
@@ -102,3 +102,10 @@ def own_result(store: Store, actor: Actor, project: Project | str | int,
     if not mine:
         return None
     return {"gold": st[0].gold, "mine": mine[4], "agrees": mine[4] == st[0].gold}
+
+
+def throughput(store: Store, actor: Actor, project: Project | str | int) -> list[dict[str, Any]]:
+    """Answers per annotator per day, for the throughput chart (leads and engineers)."""
+    require(actor, "view_agreement")
+    rows = answers_sql.throughput(store.cursor(), _proj(store, project).id)
+    return [{"day": d, "annotator": n, "answers": int(c)} for d, n, c in rows]

@@ -65,6 +65,12 @@ with side:
         st.caption("Nothing yet. Answers you give appear here; click one to change it.")
     for r in recent:
         shown = "skipped" if r["skipped"] else (r["value"] or "")[:30]
+        if project.show_own_result and not r["skipped"]:
+            from curator.review import own_result
+
+            res = own_result(store, actor, project, r["item_id"])
+            if res is not None:  # settled: show how the answer compared with the gold answer
+                shown += " ✓" if res["agrees"] else f" ✗ (settled: {res['gold'][:20]})"
         if st.button(f"{(r['external_id'] or r['item_id'])}: {shown}", key=f"back-{r['item_id']}",
                      use_container_width=True):
             st.session_state["edit_item"] = r["item_id"]

@@ -167,6 +167,9 @@ def _map_tabular(cur: duckdb.DuckDBPyConnection, src: Source, project: Project, 
                                                     "UINTEGER", "SMALLINT", "HUGEINT"):
             raise InvalidInput(f"id column {id_col!r} is {src.col_types[id_col]}; expected text or "
                                "an integer", file=file)
+    if src.kind == "json":
+        sql.json_to_columns(cur, list(dict.fromkeys(
+            text_cols + cand + ([id_col] if id_col else []) + meta_cols)))
     checks: list[tuple[str, str, str]] = []
     for c in text_cols + cand:
         checks += sql.type_checks(src.kind, c, ["VARCHAR"], "a string")

@@ -145,3 +145,16 @@ def adjudications(cur: Cursor, item_id: int) -> list[dict[str, Any]]:
     ).fetchall()
     return [{"id": r[0], "user": r[1], "value": r[2], "reason": r[3], "created_at": r[4]}
             for r in rows]
+
+
+def throughput(cur: Cursor, project_id: int) -> list[tuple[Any, ...]]:
+    """(day, annotator, answers) — answer rows per annotator per day (changes included)."""
+    return cur.execute(
+        """
+        SELECT date_trunc('day', a.created_at)::DATE AS day, u.name, count(*)
+        FROM annotations a JOIN users u ON u.id = a.user_id
+        WHERE a.project_id = ? AND NOT a.skipped
+        GROUP BY ALL ORDER BY day, u.name
+        """,
+        [project_id],
+    ).fetchall()

@@ -30,7 +30,7 @@ __all__ = [
     "duplicate_counts", "project_items_for_neardup", "insert_import", "insert_items",
     "new_item_texts", "insert_near_duplicates", "insert_answers", "answers_counts",
     "items_by_external_id", "insert_annotations_bulk", "table_counts", "import_rows",
-    "value_sql", "text_sql", "metadata_sql", "type_checks", "drop_metadata_key", "write_rejects",
+    "value_sql", "json_to_columns", "text_sql", "metadata_sql", "type_checks", "drop_metadata_key", "write_rejects",
     "valid_new_rows", "existing_items", "row_item_ids", "answer_annotators", "user_ids",
     "validate_external_ids_in_project", "create_perr", "add_parse_errors", "sniff_csv",
     "map_rows_after_rejects", "lines_to_json", "create_empty_stage", "insert_import",
@@ -102,7 +102,8 @@ def _json_path(key: str) -> str:
 
 # ---------------------------------------------------------------------------- temp tables
 TEMP_TABLES = ("_imp_raw", "_imp_perr", "_imp_stage", "_imp_stage2", "_imp_ans", "_imp_ids",
-               "_imp_rowmap", "_imp_rej", "_imp_rejscan", "_imp_lines", "_imp_arr", "_ann_items")
+               "_imp_rowmap", "_imp_rej", "_imp_rejscan", "_imp_lines", "_imp_arr", "_ann_items",
+               "_imp_keys", "_imp_raw2")
 
 
 def drop_temp(cur: Cursor) -> None:
@@ -206,20 +207,19 @@ def read_lines_raw(cur: Cursor, path: str, *, limit: int | None = None) -> None:
 def lines_to_json(cur: Cursor, row_expr: str, join: str) -> None:
     """``_imp_raw(line)`` -> ``_imp_raw(_row, j)``, parse errors into ``_imp_perr``."""
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE _imp_lines AS SELECT {row_expr} AS _row, line "
-        f"FROM _imp_raw {join}"
+        f"CREATE OR REPLACE TEMP TABLE _imp_lines AS SELECT {row_expr} AS _row, line, "
+        f"json_valid(line) AS ok, left(ltrim(line), 1) = '{{' AS obj "
+        f"FROM _imp_raw {join} WHERE trim(line) <> ''"
     )
     cur.execute(
-        "INSERT INTO _imp_perr SELECT _row, NULL, CASE WHEN NOT json_valid(line) "
+        "INSERT INTO _imp_perr SELECT _row, NULL, CASE WHEN NOT ok "
         "THEN 'not valid JSON: ' || left(line, 80) "
-        "ELSE 'expected a JSON object, got ' || json_type(line::JSON) END "
-        "FROM _imp_lines WHERE trim(line) <> '' AND (NOT json_valid(line) "
-        "OR json_type(line::JSON) <> 'OBJECT')"
+        "ELSE 'expected a JSON object, got ' || json_type(line) END "
+        "FROM _imp_lines WHERE NOT ok OR NOT obj"
     )
     cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT _row, line::JSON AS j FROM _imp_lines "
-        "WHERE trim(line) <> '' AND json_valid(line) AND json_type(line::JSON) = 'OBJECT' "
-        "ORDER BY _row"
+        "CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT _row, line AS j FROM _imp_lines "
+        "WHERE ok AND obj ORDER BY _row"
     )
     cur.execute("DROP TABLE temp._imp_lines")
 
@@ -292,10 +292,25 @@ def append_arrow(cur: Cursor, table: str, data: pa.Table) -> None:
 
 
 # ---------------------------------------------------------------------------- mapping
+def json_to_columns(cur: Cursor, columns: Sequence[str]) -> None:
+    """``_imp_raw(_row, j)`` -> ``_imp_raw(_row, <one JSON column per key>)``, parsing each
+    object once (``json_extract`` with a list of paths)."""
+    if not columns:
+        return
+    paths = "[" + ", ".join(_json_path(c) for c in columns) + "]"
+    cols = ", ".join(f"v[{i + 1}] AS {sql_ident(c)}" for i, c in enumerate(columns))
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_raw2 AS SELECT _row, {cols} FROM "
+        f"(SELECT _row, json_extract(j, {paths}) AS v FROM _imp_raw) ORDER BY _row"
+    )
+    cur.execute("DROP TABLE temp._imp_raw")
+    cur.execute("ALTER TABLE _imp_raw2 RENAME TO _imp_raw")
+
+
 def value_sql(kind: str, col: str) -> str:
-    """SQL for column ``col`` of ``_imp_raw`` as text."""
+    """SQL for column ``col`` of ``_imp_raw`` as text (``json``: a JSON-typed column)."""
     if kind == "json":
-        return f"json_extract_string(j, {_json_path(col)})"
+        return f"({sql_ident(col)} ->> '$')"
     if kind == "parquet":
         return f"{sql_ident(col)}::VARCHAR"
     return sql_ident(col)
@@ -314,7 +329,7 @@ def metadata_sql(kind: str, cols: Sequence[str]) -> str:
     if not cols:
         return "NULL"
     if kind == "json":
-        pairs = ", ".join(f"{sql_str(c)}, json_extract(j, {_json_path(c)})" for c in cols)
+        pairs = ", ".join(f"{sql_str(c)}, {sql_ident(c)}::JSON" for c in cols)
     else:
         pairs = ", ".join(f"{sql_str(c)}, {sql_ident(c)}" for c in cols)
     return f"json_object({pairs})"
@@ -324,7 +339,7 @@ def type_checks(kind: str, col: str, allowed: Sequence[str], what: str) -> list[
     """Per-row type checks for JSON sources: (predicate, column, message)."""
     if kind != "json":
         return []
-    t = f"json_type(j, {_json_path(col)})"
+    t = f"json_type({sql_ident(col)})"
     allowed_sql = ", ".join(sql_str(a) for a in (*allowed, "NULL"))
     return [(f"{t} NOT IN ({allowed_sql})", col,
              f"'{col} must be {what}, got ' || lower({t})")]
@@ -440,6 +455,27 @@ def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
     return checks
 
 
+def _compute_keys(cur: Cursor, preference: bool, batch_rows: int = 250_000) -> None:
+    """``_imp_keys(_row, key)``: the normalized dedup key, computed in large Arrow batches."""
+    import pyarrow.compute as pc
+
+    cols = "text, candidate_a, candidate_b" if preference else "text"
+    reader = cur.sql(
+        f"SELECT _row, {cols} FROM _imp_stage WHERE err IS NULL AND text IS NOT NULL"
+    ).to_arrow_reader(batch_rows)
+    parts = []
+    for batch in reader:
+        if preference:
+            key = pc.binary_join_element_wise(
+                *[_normalize_arrow(batch.column(i)) for i in (1, 2, 3)], "\x1f")
+        else:
+            key = _normalize_arrow(batch.column(1))
+        parts.append(pa.table({"_row": batch.column(0), "key": key}))
+    tbl = pa.concat_tables(parts) if parts else pa.table(
+        {"_row": pa.array([], pa.int64()), "key": pa.array([], pa.string())})
+    create_table_from_arrow(cur, "_imp_keys", tbl)
+
+
 def finalize_stage(cur: Cursor, *, text_col: str, preference: bool) -> None:
     """Apply the row rules (first broken rule wins), then hash valid rows and mark in-file
     duplicates: ``content_hash`` = sha256 of the normalized text (preference items: text and
@@ -447,23 +483,20 @@ def finalize_stage(cur: Cursor, *, text_col: str, preference: bool) -> None:
     checks = _checks(text_col, preference)
     cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in checks)
     ccases = " ".join(f"WHEN {p} THEN {c}" for p, c, _m in checks)
-    if preference:
-        key = (f"{_norm_sql('text')} || chr(31) || {_norm_sql('candidate_a')} || chr(31) || "
-               f"{_norm_sql('candidate_b')}")
-    else:
-        key = _norm_sql("text")
+    _compute_keys(cur, preference)
     cur.execute(
         "CREATE OR REPLACE TEMP TABLE _imp_stage2 AS "
         "SELECT *, CASE WHEN err IS NULL THEN "
         "  CASE WHEN row_number() OVER (PARTITION BY content_hash ORDER BY _row) > 1 "
         "  THEN 'file' END END AS dup FROM ("
-        f" SELECT _row, text, external_id, metadata, candidate_a, candidate_b, err, err_col, "
-        f" CASE WHEN err IS NULL THEN sha256({key}) END AS content_hash FROM ("
-        f"  SELECT _row, text, external_id, metadata, candidate_a, candidate_b, "
+        " SELECT _row, text, external_id, metadata, candidate_a, candidate_b, err, err_col, "
+        " CASE WHEN err IS NULL THEN sha256(key) END AS content_hash FROM ("
+        "  SELECT s._row, text, external_id, metadata, candidate_a, candidate_b, k.key, "
         f"  coalesce(err, CASE {cases} END) AS err, "
         f"  CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col "
-        f"  FROM _imp_stage)) ORDER BY _row"
+        "  FROM _imp_stage s LEFT JOIN _imp_keys k ON k._row = s._row)) ORDER BY _row"
     )
+    cur.execute("DROP TABLE temp._imp_keys")
     cur.execute("DROP TABLE temp._imp_stage")
     cur.execute("ALTER TABLE _imp_stage2 RENAME TO _imp_stage")
     # an external_id names one item: twice in the file with different texts is ambiguous
