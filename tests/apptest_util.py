@@ -62,9 +62,14 @@ def go(at: AppTest, key: str) -> AppTest:
 
 
 def nav_keys(at: AppTest) -> set[str]:
-    """The url paths (page keys) the last run registered with ``st.navigation``."""
-    return {str(info.get("url_pathname")) for info in at._registered_pages.values()
-            if info.get("url_pathname")}
+    """The page keys whose files the last run registered with ``st.navigation``."""
+    by_file = {name: key for key, name in PAGE_FILES.items()}
+    out = set()
+    for info in at._registered_pages.values():
+        script = info.get("script_path")
+        out.add(by_file.get(Path(str(script)).name, str(script)) if script
+                else str(info.get("page_name")))
+    return out
 
 
 def texts(at: AppTest) -> str:
