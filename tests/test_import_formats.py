@@ -6,10 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from curator import users
 from curator.errors import InvalidInput
 from curator.importing import detect_encoding, detect_format, import_file, preview
 from curator.projects import create_project, get_project
+from curator.permissions import SYSTEM
 from tests.conftest import SHARED_DATA
+
+
+@pytest.fixture
+def people(store):
+    """A lead and an annotator without passwords (no argon2 cost: these tests are about files)."""
+    return {"lee": users.create_user(store, SYSTEM, "lee", "lead").actor,
+            "ann": users.create_user(store, SYSTEM, "ann", "annotator").actor}
 
 
 def items(store, project):
