@@ -356,7 +356,7 @@ def find_near_duplicates(
     if total >= 2**31:
         raise InvalidInput("near-duplicate check: at most 2**31 rows at once")
 
-    bands, rows = lsh_params(threshold)
+    bands, rows = lsh_params(threshold, NUM_PERM)
     a, b = _perms(NUM_PERM)
     keys = np.empty((total, bands), dtype=np.uint64)
     sig16 = np.empty((total, NUM_PERM), dtype=np.uint16)  # low 16 bits: enough for estimates
@@ -390,17 +390,38 @@ def find_near_duplicates(
         need = int(np.ceil((threshold - margin) * NUM_PERM - 1e-9))
 
         def estimate(s: int) -> np.ndarray:
-            agree = (sig16[newer[s:s + _EST_BATCH]] == sig16[older[s:s + _EST_BATCH]]).sum(axis=1)
-            return agree >= need
+            return (sig16[newer[s:s + _EST_BATCH]] == sig16[older[s:s + _EST_BATCH]]).sum(axis=1)
 
-        keep = np.concatenate([np.zeros(0, dtype=bool),
-                               *pool.map(estimate, range(0, len(newer), _EST_BATCH))])
-        newer, older = newer[keep], older[keep]
+        agree = np.concatenate([np.zeros(0, dtype=np.int64),
+                                *pool.map(estimate, range(0, len(newer), _EST_BATCH))])
+        keep = agree >= need
+        if len(set(all_ids)) != len(all_ids):  # two rows with one id are the same item: skip
+            ids_arr = np.asarray(all_ids)
+            keep &= ids_arr[newer] != ids_arr[older]
+        newer, older, agree = newer[keep], older[keep], agree[keep]
         del sig16, keep
 
-        step = max(2000, min(_VERIFY_BATCH, -(-len(newer) // n_workers)))
-        parts = list(pool.map(lambda s: _verify(all_texts, newer[s:s + step], older[s:s + step], threshold),
-                              range(0, len(newer), step)))
+        # Check each new row's candidates in decreasing estimated similarity, in rounds of rank
+        # 0, 1, 2-3, 4-7, ...; a row leaves once a round verifies one of its candidates.
+        order = np.lexsort((older, -agree, newer))
+        newer, older = newer[order], older[order]
+        start = np.concatenate(([True], newer[1:] != newer[:-1])) if len(newer) else np.zeros(0, dtype=bool)
+        first_idx = np.flatnonzero(start)
+        rank = np.arange(len(newer)) - np.repeat(first_idx, np.diff(np.append(first_idx, len(newer))))
+        resolved = np.zeros(total, dtype=bool)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        lo = 0
+        while lo <= (int(rank.max()) if len(rank) else -1):
+            hi = max(1, 2 * lo)
+            sel = (rank >= lo) & (rank < hi) & ~resolved[newer]
+            nw, od = newer[sel], older[sel]
+            step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
+            got = list(pool.map(lambda s: _verify(all_texts, nw[s:s + step], od[s:s + step], threshold),
+                                range(0, len(nw), step)))
+            for g in got:
+                resolved[g[0]] = True
+            parts.extend(got)
+            lo = hi
     return _best(all_ids, parts)
 
 
@@ -412,10 +433,6 @@ def _best(all_ids: Sequence[int], parts: list[tuple[np.ndarray, np.ndarray, np.n
     nw = np.concatenate([p[0] for p in parts])
     od = np.concatenate([p[1] for p in parts])
     sim = np.concatenate([p[2] for p in parts])
-    if len(set(all_ids)) != len(all_ids):  # two rows with one id are the same item: skip
-        ids_arr = np.asarray(all_ids)
-        diff = ids_arr[nw] != ids_arr[od]
-        nw, od, sim = nw[diff], od[diff], sim[diff]
     order = np.lexsort((od, -sim, nw))
     nw, od, sim = nw[order], od[order], sim[order]
     first = np.concatenate(([True], nw[1:] != nw[:-1])) if len(nw) else np.zeros(0, dtype=bool)
