@@ -86,7 +86,9 @@ with list_tab:
 def job_detail(job_id: int) -> None:
     """One job's status, error or result, loss chart, checkpoints and events."""
     with ui.user_errors():
-        d = jobs.show_job(store, actor, job_id, provider_config=provider_config())
+        # short timeouts: a slow provider must not hold the page for minutes
+        d = jobs.show_job(store, actor, job_id,
+                          provider_config=provider_config(timeout=15, max_retries=1))
         job = d.job
         st.subheader(f"Job {job.id} · {job.provider_job_id}")
         c = st.columns(4)
@@ -109,8 +111,8 @@ def job_detail(job_id: int) -> None:
         for n in d.notices:
             st.info(n)
         b = st.columns([1, 1, 4])
-        if b[0].button("Refresh", key=f"jobs_refresh_{job_id}"):
-            st.rerun(scope="fragment")
+        b[0].button("Refresh", key=f"jobs_refresh_{job_id}",
+                    help="ask the provider now (a click reruns just this panel)")
         if may_launch and not job.finished and b[1].button("Cancel job", key=f"jobs_cancel_{job_id}"):
             rec = jobs.cancel_job(store, actor, job_id, provider_config=provider_config())
             st.session_state["jobs_flash"] = f"Cancel requested for job {job_id}: now {rec.status}."

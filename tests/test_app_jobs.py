@@ -172,10 +172,32 @@ def test_failed_job_shows_code_message_param_and_cancel(db_path, store, people, 
     assert jobs.list_jobs(store, people["eve"])[0].status == "cancelled"
 
 
-def test_lead_may_view_but_not_launch(db_path, store, people, clf_project, env, monkeypatch):
-    write_export(env / clf_project.name / "e1", clf_project)
+def test_lead_follows_a_job_with_keys_from_streamlit_secrets(db_path, store, people,
+                                                              clf_project, env, server,
+                                                              monkeypatch):
+    export = write_export(env / clf_project.name / "e1", clf_project)
+    plan = jobs.launch(store, people["eve"], export, MODEL, provider=PROVIDER, confirm=True,
+                       today=date(2026, 11, 1))
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY",
+                "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION"):
+        monkeypatch.delenv(var)
+    # no key anywhere: the page says so and still shows what is stored
     at = app_for(db_path, people["lee"], monkeypatch=monkeypatch)
     go(at, "jobs")
     assert not at.exception
+    assert any("Could not ask the provider" in w.value for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Status"] == "validating_files"
     assert "may follow jobs but not launch them" in texts(at)
-    assert all(b.key not in ("jobs_estimate", "jobs_confirm") for b in at.button)
+    assert all(b.key not in ("jobs_estimate", "jobs_confirm", f"jobs_cancel_{plan.job.id}")
+               for b in at.button)
+
+    secrets = ({"OPENAI_API_KEY": server.api_key, "OPENAI_BASE_URL": server.base_url}
+               if PROVIDER == "openai" else
+               {"azure": {"api_key": server.api_key, "endpoint": server.azure_endpoint,
+                          "api_version": "2025-04-01-preview"}})
+    at = app_for(db_path, people["lee"], monkeypatch=monkeypatch, secrets=secrets)
+    go(at, "jobs")
+    assert not at.exception
+    assert not any("Could not ask the provider" in w.value for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Status"] == "queued"  # asked the provider
+    assert server.api_key not in str(at.main)
