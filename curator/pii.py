@@ -17,9 +17,10 @@ Kinds (``PII_KINDS``) and their masks (``MASKS``):
   ``SECRET_PARAMS``). The rest of the URL is kept.
 
 When two findings overlap the earlier kind in the order secret, email, iban, card, ip, phone
-wins. Everything is deterministic and pure Python (``re``); ``mask_batch`` first runs one
-cheap pre-filter per row and only fully scans rows that have a candidate (an ``@``, a ``=``,
-a colon pair, or a run of 7+ digit characters), which is what makes it fast on tickets.
+wins. Everything is deterministic. ``mask_batch`` gives the same result as ``mask_text`` row by
+row, but first runs RE2 "gates" over the whole column with pyarrow (vectorised C++), and runs
+the Python detectors only on the rows, and with only the detectors, whose gate matched.
+See docs/pii-and-dedup.md for the rules and their limits.
 """
 from __future__ import annotations
 
