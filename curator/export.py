@@ -274,7 +274,7 @@ def _dpo_line(system: str | None, user: str, preferred: str, rejected: str) -> d
 def _line(task: str, system: str | None, text: str, gold: str, a: str | None,
           b: str | None) -> dict[str, Any]:
     if task == "classification":
-        return _sft_line(system, text, ", ".join(gold.split("|")))
+        return _sft_line(system, text, gold.replace("|", ", ") if "|" in gold else gold)
     if task == "response":
         return _sft_line(system, text, gold)
     assert a is not None and b is not None

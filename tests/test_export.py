@@ -173,8 +173,9 @@ def test_dpo_shapes_exclusions_and_trl(store, people):
     p = create_project(store, people["lee"], "pref", "preference", overlap=2,
                        system_prompt="Answer support questions.")
     n = 16
-    cands = [(f"reply A{i}", f"reply B{i}") for i in range(n)] + [("x", "y")] * 4
-    ids = add_items(store, p, [f"prompt {i}" for i in range(n + 4)], candidates=cands)
+    cands = [(f"reply A{i}", f"reply B{i}") for i in range(n)] + [("x", "y")] * 4 + [
+        ("same reply", "same reply "), ("only one", "")]
+    ids = add_items(store, p, [f"prompt {i}" for i in range(n + 6)], candidates=cands)
     choices = ["A" if i % 3 else "B" for i in range(n)]
     for i, c in zip(ids[:n], choices):
         submit(store, people["ann"], p, i, c)
@@ -183,12 +184,15 @@ def test_dpo_shapes_exclusions_and_trl(store, people):
     submit(store, people["ann"], p, ids[n + 2], "A")   # disagreement: never settled
     submit(store, people["bob"], p, ids[n + 2], "B")
     # ids[n + 3]: no answer (pending)
+    submit(store, people["ann"], p, ids[n + 4], "A")   # identical candidates: no preference
+    submit(store, people["ann"], p, ids[n + 5], "B")   # a candidate is missing
     res = export_project(store, people["eve"], p, kind="dpo", trl="jsonl", now=NOW)
     lines = _check_export(res, "dpo")
     m = res.manifest
-    assert m["counts"]["settled"] == n + 2
-    assert (m["counts"]["disagreement"], m["counts"]["pending"], m["counts"]["items"]) == (1, 1, n + 4)
-    assert m["exclusions"] == {"both_bad": 1, "tie": 1}
+    assert m["counts"]["settled"] == n + 4
+    assert (m["counts"]["disagreement"], m["counts"]["pending"], m["counts"]["items"]) == (1, 1, n + 6)
+    assert m["exclusions"] == {"both_bad": 1, "identical_candidates": 1, "missing_candidate": 1,
+                               "tie": 1}
     every = m["item_ids"]["train"] + m["item_ids"]["validation"]
     assert sorted(every) == sorted(ids[:n])
     for split in ("train", "validation"):
