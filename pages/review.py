@@ -82,6 +82,13 @@ def _show_adjudications(detail: dict[str, Any]) -> None:
                      hide_index=True, width="stretch")
 
 
+def _shortcut(key: str | None) -> str | None:
+    """``key`` if Streamlit accepts it as a shortcut (one letter or digit, not C or R)."""
+    if key and len(key) == 1 and key.isalnum() and key.lower() not in ("c", "r"):
+        return key
+    return None
+
+
 def _decision(item_id: int, status: Any, scope: str) -> None:
     """Pick a gold answer (buttons with shortcuts, a multiselect, or typed) and settle."""
     pick_key = f"review_pick_{scope}_{item_id}"
@@ -103,7 +110,7 @@ def _decision(item_id: int, status: Any, scope: str) -> None:
         keys = project.label_keys()
         cols = st.columns(min(len(project.labels), 6) or 1)
         for i, label in enumerate(project.labels):
-            key = keys.get(label.name) or None
+            key = _shortcut(keys.get(label.name))
             text = f"{label.name} ({key})" if key and shortcuts else label.name
             if cols[i % len(cols)].button(text, key=f"review_btn_{scope}_{item_id}_{i}",
                                           help=label.description or None,

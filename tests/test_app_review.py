@@ -168,3 +168,19 @@ def test_annotator_cannot_open_review_or_agreement(db_path, store, people, answe
         assert not direct.exception
         assert errors(direct) == ["Your role (annotator) cannot use this page."]
         assert not direct.metric and not direct.dataframe and not direct.button
+
+
+def test_label_keys_streamlit_reserves_do_not_break_the_page(db_path, store, people,
+                                                             monkeypatch):
+    proj = create_project(store, people["lee"], "keys", "classification", overlap=2, labels=[
+        {"name": "refund", "key": "r"}, {"name": "cancel", "key": "c"},
+        {"name": "other", "key": "o"}])
+    add_items(store, proj, ["Cancel my plan"])
+    work(store, people["ann"], proj, {"Cancel my plan": "cancel"})
+    work(store, people["bob"], proj, {"Cancel my plan": "refund"})
+    at = app_for(db_path, people["lee"], monkeypatch=monkeypatch)
+    go(at, "review")
+    at.selectbox(key="review_project").set_value("keys").run()
+    assert not at.exception, at.exception
+    labels = [b.label for b in at.button]
+    assert "refund" in labels and "cancel" in labels and "other (o)" in labels
