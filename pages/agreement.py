@@ -43,7 +43,7 @@ def _heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str, *, fmt: s
     rect = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale, title=value),
                                    tooltip=[x, y, alt.Tooltip(f"{value}:Q", format=fmt)])
     text = base.mark_text(baseline="middle").encode(text=alt.Text(f"{value}:Q", format=fmt))
-    return rect + text
+    return (rect + text).properties(height=max(160, 36 * df[y].nunique()))
 
 
 with ui.user_errors():

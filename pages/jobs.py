@@ -151,7 +151,7 @@ with list_tab:
         by_id = {r.id: r for r in records}
         sel = st.session_state.get("jobs_selected")
         chosen = st.selectbox("Job", ids, index=ids.index(sel) if sel in ids else 0,
-                              format_func=lambda i: f"#{i} · {by_id[i].model} · {by_id[i].status}",
+                              format_func=lambda i: f"#{i} · {by_id[i].model} · {by_id[i].created_at or ''}"[:80],
                               key="jobs_pick")
         st.session_state["jobs_selected"] = chosen
         polling = not by_id[chosen].finished

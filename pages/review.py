@@ -111,8 +111,7 @@ def _decision(item_id: int, status: Any, scope: str) -> None:
         cols = st.columns(min(len(project.labels), 6) or 1)
         for i, label in enumerate(project.labels):
             key = _shortcut(keys.get(label.name))
-            text = f"{label.name} ({key})" if key and shortcuts else label.name
-            if cols[i % len(cols)].button(text, key=f"review_btn_{scope}_{item_id}_{i}",
+            if cols[i % len(cols)].button(label.name, key=f"review_btn_{scope}_{item_id}_{i}",
                                           help=label.description or None,
                                           shortcut=key if shortcuts else None, width="stretch"):
                 st.session_state[pick_key] = label.name
