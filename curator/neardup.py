@@ -65,7 +65,7 @@ _VERIFY_BATCH = 50_000   # candidate pairs verified per pass (bounds the shingle
 _EST_BATCH = 50_000      # candidate pairs estimated per pass
 #: Candidates whose estimated Jaccard is below threshold - MARGIN_SIGMAS * sigma are dropped
 #: before the exact check (sigma: standard error of a NUM_PERM estimate at the threshold).
-MARGIN_SIGMAS = 2.5
+MARGIN_SIGMAS = 2.0
 _EMPTY = np.uint32(0xFFFFFFFF)
 
 _U64 = np.uint64
@@ -180,9 +180,9 @@ def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray
     th *= pinv[tstart]
     th ^= tlen.astype(np.uint64) * _GOLD
     _mix(th)
-    tdoc = np.searchsorted(doc_start, tstart, side="right") - 1
     m = len(th)
-    ntok = np.bincount(tdoc, minlength=n)
+    ntok = np.diff(np.append(np.searchsorted(tstart, doc_start), m))
+    tdoc = np.repeat(np.arange(n), ntok)
     first = np.zeros(n, dtype=np.int64)
     np.cumsum(ntok[:-1], out=first[1:])
     # Shingle j = tokens j, j+1, j+2 of one text (missing tokens -> 0 for 1-2 token texts).
