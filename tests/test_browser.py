@@ -88,6 +88,12 @@ def test_annotator_labels_three_tickets_with_the_keyboard(seeded_db, tmp_path):
             page.get_by_text("charged twice").wait_for(timeout=30000)
             for key, next_text in [("1", "refund my order"), ("2", "crashes when I open"),
                                    ("3", "Where is my invoice")]:
+                # the label buttons are drawn and idle (the script run has finished)
+                page.get_by_role("button", name="billing", exact=False).first.wait_for(timeout=30000)
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                    timeout=30000)
+                page.wait_for_timeout(700)
                 page.get_by_role("heading", name="Label").click()  # focus off any input
                 page.keyboard.press(key)
                 page.get_by_text(next_text).wait_for(timeout=30000)
