@@ -7,7 +7,7 @@ from apptest_util import (app_for, close_stores, errors, go, nav_keys, page_path
                           run_page_directly, texts)
 from curator import users
 from curator.errors import AuthError
-from curator.projects import create_project, get_project
+from curator.projects import get_project
 
 EXPECTED_NAV = {
     "annotator": {"label", "account"},
