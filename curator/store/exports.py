@@ -23,7 +23,10 @@ from curator.errors import CuratorError
 from curator.store.agreement import status_sql
 
 __all__ = [
+    "MISSING_CLASS",
+    "ALL_CLASS",
     "new_name",
+    "json_pointer",
     "drop",
     "create_examples",
     "exclusion_counts",
