@@ -116,6 +116,8 @@ class _Index:
     levels: list[SortedList]
     touched: dict[int, dict[int, bool]]          # user -> {item: answered?}
     claims: dict[int, _Claim] = field(default_factory=dict)  # user -> claim
+    # answers being written (slot held, row not yet committed): (user, item) -> previous touched
+    inflight: dict[tuple[int, int], bool | None] = field(default_factory=dict)
     last_sweep: float = 0.0
 
     def move(self, item_id: int, delta: int) -> None:
@@ -159,12 +161,19 @@ def _index(store: Store, project: Project) -> _Index:
     idx = _indexes.get(key)
     if idx is None or idx.generation != store.generation(project.id) or idx.overlap != project.overlap:
         old_claims = idx.claims if idx is not None else {}
+        old_inflight = idx.inflight if idx is not None else {}
         idx = _build(store, project)
         for user, c in old_claims.items():  # keep live leases across a rebuild
             if not idx.touched.get(user, {}).get(c.item_id) and c.item_id in idx.taken:
                 if idx.taken[c.item_id] < idx.overlap:
                     idx.move(c.item_id, +1)
                     idx.claims[user] = c
+        for (user, item), prev in old_inflight.items():  # answers not yet committed
+            mine = idx.touched.setdefault(user, {})
+            if not mine.get(item) and item in idx.taken:
+                idx.move(item, +1)
+            mine[item] = True
+            idx.inflight[(user, item)] = prev
         _indexes[key] = idx
     now = time.monotonic()
     if now - idx.last_sweep > 5:
@@ -317,6 +326,7 @@ def submit(store: Store, actor: Actor, project: Project | str | int, item_id: in
         raise InvalidInput("note too long (at most 5,000 characters)")
     if unsure and not (note or "").strip() and project.task_type == "classification":
         note = note or ""
+    key = (actor.id, item_id)
     with store.write_lock:
         idx = _index(store, project)
         if item_id not in idx.taken:
@@ -324,29 +334,51 @@ def submit(store: Store, actor: Actor, project: Project | str | int, item_id: in
         mine = idx.touched.setdefault(actor.id, {})
         claim = idx.claims.get(actor.id)
         holds = claim is not None and claim.item_id == item_id
+        reserved = False
         if mine.get(item_id):
-            delta = 0                      # changing an earlier answer
-        elif holds:
-            delta = 0                      # the claim becomes the answer
+            pass                           # changing an earlier answer: no slot changes
+        elif holds:                        # the claim becomes the answer
             shown_order = shown_order or claim.shown_order
+            del idx.claims[actor.id]
+            reserved = True
         elif idx.taken[item_id] < idx.overlap:
-            delta = +1                     # going back to a skipped item with a free slot
+            idx.move(item_id, +1)          # going back to a skipped item with a free slot
+            reserved = True
         else:
             raise ConflictError(
                 "this item already has all the answers it needs (your claim expired and the "
                 "slot went to someone else); your answer was not saved — take the next item"
             )
+        if reserved:
+            idx.inflight[key] = mine.get(item_id)
+            mine[item_id] = True
+    # The row is written outside the lock (appends need no lock; other annotators go on);
+    # the slot stays held in ``inflight`` until the row is committed.
+    try:
         aid, created_at = sql.insert_annotation(store.cursor(), {
             "project_id": project.id, "item_id": item_id, "user_id": actor.id,
             "value": stored, "skipped": False, "unsure": bool(unsure),
             "note": (note or None), "draft": draft, "draft_model": draft_model,
             "shown_order": shown_order, "source": source,
         })
-        if holds:
-            del idx.claims[actor.id]
-        if delta:
-            idx.move(item_id, delta)
-        mine[item_id] = True
+    except BaseException:
+        if reserved:
+            with store.write_lock:
+                idx = _index(store, project)
+                if key in idx.inflight:
+                    prev = idx.inflight.pop(key)
+                    idx.move(item_id, -1)
+                    touched = idx.touched.setdefault(actor.id, {})
+                    if prev is None:
+                        touched.pop(item_id, None)
+                    else:
+                        touched[item_id] = prev
+        raise
+    if reserved:
+        with store.write_lock:
+            idx = _index(store, project)
+            idx.inflight.pop(key, None)
+            idx.touched.setdefault(actor.id, {})[item_id] = True
     return Answer(aid, item_id, actor.name, stored, False, bool(unsure), note or None, draft,
                   draft_model, shown_order, source, created_at)
 
