@@ -21,6 +21,8 @@ __all__ = [
 TASK_TYPES = ("classification", "response", "preference")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_RULE = {"kind": "majority", "min_answers": 1, "margin": 1}
+# Streamlit reserves C and R; the Label page uses S (skip), A/B/T/X (preference choices).
+_RESERVED_KEYS = {"c", "r", "s"}
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,12 @@ def parse_labels(spec: str | list | None) -> list[Label]:
     if dup:
         raise InvalidInput(f"duplicate label {sorted(dup)[0]!r}")
     keys = [l.key for l in items if l.key]
-    if len(keys) != len(set(keys)):
+    for k in keys:
+        if len(k) != 1 or not k.isalnum() or k.lower() in _RESERVED_KEYS or not k.isascii():
+            raise InvalidInput(
+                f"shortcut key {k!r} cannot be used: use one letter or digit "
+                f"(not {', '.join(sorted(_RESERVED_KEYS))}, which the app reserves)")
+    if len({k.lower() for k in keys}) != len(keys):
         raise InvalidInput("two labels share one shortcut key")
     return items
 

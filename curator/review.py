@@ -16,7 +16,7 @@ from curator.store import Store
 from curator.store import answers as answers_sql
 
 __all__ = ["project_status", "agreement", "review_queue", "item_detail", "adjudicate",
-           "own_result", "settle_counts", "throughput"]
+           "own_result", "settle_counts", "throughput", "settled"]
 
 
 def _proj(store: Store, project: Project | str | int) -> Project:
@@ -109,3 +109,9 @@ def throughput(store: Store, actor: Actor, project: Project | str | int) -> list
     require(actor, "view_agreement")
     rows = answers_sql.throughput(store.cursor(), _proj(store, project).id)
     return [{"day": d, "annotator": n, "answers": int(c)} for d, n, c in rows]
+
+
+def settled(store: Store, actor: Actor, project: Project | str | int) -> list[_settle.SettledItem]:
+    """Every settled item with its gold answer and how it was settled (leads and engineers)."""
+    require(actor, "view_agreement")
+    return _settle.settled_items(store.cursor(), _proj(store, project).id)

@@ -14,7 +14,6 @@ import streamlit as st
 
 import curator_ui as ui
 from curator import review
-from curator.settle import settled_items
 
 actor = ui.guard("agreement")
 store = ui.get_store()
@@ -154,7 +153,7 @@ with ui.user_errors():
 
     # ------------------------------------------------------------------------ settled
     st.subheader("Settled items")
-    gold = settled_items(store.cursor(), project.id)
+    gold = review.settled(store, actor, project)
     if not gold:
         st.caption("No item is settled yet.")
     else:
@@ -170,10 +169,16 @@ with ui.user_errors():
                        f"{by_how.get('adjudicated', 0)} by a lead.")
 
     st.subheader("Annotator throughput")
-    per = status["per_annotator"]
-    st.bar_chart(pd.DataFrame({"annotator": list(per), "answers": list(per.values())}),
-                 x="annotator", y="answers")
-    st.caption("Total current answers per annotator (answers per day are not available yet).")
+    tp = review.throughput(store, actor, project)
+    if tp:
+        tdf = pd.DataFrame(tp)
+        if tdf["day"].nunique() > 1:
+            st.line_chart(tdf, x="day", y="answers", color="annotator")
+        else:
+            st.bar_chart(tdf, x="annotator", y="answers")
+        st.caption("Answers given per annotator per day (changed answers count again).")
+    else:
+        st.caption("No answers yet.")
 
     ui.json_download("Download the full report (JSON)", rep.to_dict(),
                      f"{project.name}-agreement.json", key="agreement_download")

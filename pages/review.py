@@ -10,7 +10,7 @@ import streamlit as st
 
 import curator_ui as ui
 from curator import review
-from curator.settle import PREFERENCE_VALUES, settled_items
+from curator.settle import PREFERENCE_VALUES
 
 actor = ui.guard("review")
 store = ui.get_store()
@@ -190,7 +190,7 @@ with ui.user_errors():
 
     # ------------------------------------------------------------------------ settled
     with done_tab:
-        adjudicated = [s for s in settled_items(store.cursor(), project.id)
+        adjudicated = [s for s in review.settled(store, actor, project)
                        if s.how == "adjudicated"]
         if not adjudicated:
             st.info("No item has been settled by a lead yet.")

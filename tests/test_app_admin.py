@@ -73,7 +73,7 @@ def test_lead_creates_and_edits_a_project(db_path, store, people, monkeypatch):
     assert "No projects yet" in texts(at)
     at.text_input(key="new_name").input("refunds-v2")
     at.session_state["new_labels"] = {
-        "edited_rows": {0: {"name": "refund", "description": "wants money back", "key": "r"}},
+        "edited_rows": {0: {"name": "refund", "description": "wants money back", "key": "m"}},
         "added_rows": [{"name": "other", "description": "anything else"}],
         "deleted_rows": []}
     at.text_area(key="new_guidelines").input("# Rules\n\n*Refund* means money back.")
@@ -91,7 +91,7 @@ def test_lead_creates_and_edits_a_project(db_path, store, people, monkeypatch):
     p = get_project(store, "refunds-v2")
     assert p.task_type == "classification" and p.overlap == 3
     assert [(l.name, l.description, l.key) for l in p.labels] == [
-        ("refund", "wants money back", "r"), ("other", "anything else", "")]
+        ("refund", "wants money back", "m"), ("other", "anything else", "")]
     assert p.settle_rule == {"kind": "majority", "min_answers": 2, "margin": 1}
     assert set(p.members) == {"ann", "bob"} and p.show_own_result
     assert p.guidelines.startswith("# Rules") and p.system_prompt == "Classify the ticket."

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from curator.errors import InvalidInput
+
 from curator import queue, review
 from curator.projects import create_project
 from curator.settle import item_status, settled_items
@@ -170,11 +172,15 @@ def test_annotator_cannot_open_review_or_agreement(db_path, store, people, answe
         assert not direct.metric and not direct.dataframe and not direct.button
 
 
-def test_label_keys_streamlit_reserves_do_not_break_the_page(db_path, store, people,
-                                                             monkeypatch):
+def test_label_keys_streamlit_reserves_are_refused(db_path, store, people, monkeypatch):
+    """Streamlit reserves C and R (and the Label page uses S to skip): the core refuses
+    them as label shortcuts, so no page can break on them."""
+    with pytest.raises(InvalidInput, match="cannot be used"):
+        create_project(store, people["lee"], "keys", "classification", overlap=2, labels=[
+            {"name": "refund", "key": "r"}, {"name": "cancel", "key": "c"},
+            {"name": "other", "key": "o"}])
     proj = create_project(store, people["lee"], "keys", "classification", overlap=2, labels=[
-        {"name": "refund", "key": "r"}, {"name": "cancel", "key": "c"},
-        {"name": "other", "key": "o"}])
+        {"name": "refund", "key": "f"}, {"name": "cancel", "key": "n"}, {"name": "other", "key": "o"}])
     add_items(store, proj, ["Cancel my plan"])
     work(store, people["ann"], proj, {"Cancel my plan": "cancel"})
     work(store, people["bob"], proj, {"Cancel my plan": "refund"})
@@ -183,4 +189,4 @@ def test_label_keys_streamlit_reserves_do_not_break_the_page(db_path, store, peo
     at.selectbox(key="review_project").set_value("keys").run()
     assert not at.exception, at.exception
     shortcuts = {b.label: b.proto.shortcut for b in at.button}
-    assert shortcuts["refund"] == "" and shortcuts["cancel"] == "" and shortcuts["other"] == "o"
+    assert shortcuts["refund"] == "f" and shortcuts["cancel"] == "n" and shortcuts["other"] == "o"
