@@ -32,6 +32,9 @@ main, side = st.columns([3, 1.3], gap="large")
 
 # ---------------------------------------------------------------- which item
 editing = st.session_state.get("edit_item")
+if editing and st.session_state.get("edit_project") != project.id:
+    editing = None  # the item being changed belongs to another project
+    st.session_state.pop("edit_item", None)
 try:
     if editing:
         item = queue.get_item(store, actor, project, editing)
@@ -74,6 +77,7 @@ with side:
         if st.button(f"{(r['external_id'] or r['item_id'])}: {shown}", key=f"back-{r['item_id']}",
                      use_container_width=True):
             st.session_state["edit_item"] = r["item_id"]
+            st.session_state["edit_project"] = project.id
             st.rerun()
 
 if item is None:
