@@ -61,7 +61,7 @@ MAX_CHARS = 1_000_000
 _CHUNK = 4096           # texts hashed per numpy pass ...
 _CHUNK_CHARS = 4_000_000  # ... and at most about this many characters
 _GROUP_SHINGLES = 8192  # shingles per MinHash block (keeps the (NUM_PERM, n) block in cache)
-_VERIFY_BATCH = 50_000   # candidate pairs verified per pass (bounds the shingle sets held)
+_VERIFY_BATCH = 20_000   # candidate pairs verified per pass (bounds the arrays held per thread)
 _EST_BATCH = 50_000      # candidate pairs estimated per pass
 #: Candidates whose estimated Jaccard is below threshold - MARGIN_SIGMAS * sigma are dropped
 #: before the exact check (sigma: standard error of a NUM_PERM estimate at the threshold).
