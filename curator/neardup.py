@@ -11,19 +11,21 @@ How it works, in four vectorised steps:
    (Jaccard ~0.90, above the 0.8 default), while unrelated tickets that share phrases stay far
    below; a ~600-char ticket has ~100 of them, six times fewer than 5-char shingles, which is
    what keeps the MinHash step fast.
-3. MinHash: ``NUM_PERM`` = 64 hash functions ``h(x) = ((a*x + b) mod 2**64) >> 32`` on the
-   32-bit shingle hash (multiply-add-shift, a strongly universal family that needs no
+3. MinHash: ``NUM_PERM`` = 128 hash functions ``h(x) = ((a*x + b) mod 2**64) >> 32`` on the
+   top 32 bits of the shingle hash (multiply-add-shift, a strongly universal family that needs no
    division), minimum per text. Seeds are fixed, so signatures can be stored and compared
    across runs.
 4. LSH: the signature is cut into ``b`` bands of ``r`` rows (chosen for the threshold, see
    ``lsh_params``); texts that agree on a whole band share a bucket. In a bucket each text is
    paired with the first (oldest) member and the ``WINDOW`` members just before it, which keeps
    the work linear when thousands of templated tickets fall into one bucket. Candidate pairs
-   are filtered by estimated Jaccard (signature agreement, with a 4-sigma margin) and then
-   verified by the *exact* Jaccard of the two shingle sets, which is what is returned.
+   are filtered by estimated Jaccard (signature agreement, with a ``MARGIN_SIGMAS`` margin) and
+   then verified by the *exact* Jaccard of the two shingle sets, which is what is returned.
 
-``find_near_duplicates`` reports, for each new text that has one, its single best older match
-(highest similarity, then the oldest): enough to flag or drop it on import.
+``find_near_duplicates`` reports, for each new text that has one, one verified older match:
+candidates are checked in decreasing estimated similarity, in rounds (rank 0, 1, 2-3, 4-7, ...),
+and the most similar verified one of the first round that verifies any wins (ties: the oldest).
+That is enough to flag or drop the row on import. docs/pii-and-dedup.md has the details.
 """
 from __future__ import annotations
 
@@ -334,10 +336,11 @@ def find_near_duplicates(
 
     ``texts``/``ids`` are the new rows in import order; ``existing`` is ``(texts, ids)`` of
     items already in the project (older than every new row). Returns ``(id, similar_id,
-    similarity)`` for each new row that has an older row (earlier in ``texts``, or existing)
-    whose exact shingle Jaccard is >= ``threshold``: its best match, sorted by position of the
-    new row. Never pairs a row with itself or two rows with the same id. ``progress(done,
-    total)`` is called as rows are hashed. ``workers`` threads hash chunks (default: up to 2).
+    similarity)`` for each new row for which an older row (earlier in ``texts``, or existing)
+    with exact shingle Jaccard >= ``threshold`` was found (LSH is probabilistic: a pair just
+    above the threshold can be missed), one match per new row, sorted by position of the new
+    row. Never pairs a row with itself or two rows with the same id. ``progress(done, total)``
+    is called as rows are hashed. ``workers`` threads do the numpy work (default: up to 2).
     """
     if len(texts) != len(ids):
         raise InvalidInput(f"near-duplicate check: {len(texts)} texts but {len(ids)} ids; give one id per text")
