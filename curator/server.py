@@ -50,6 +50,7 @@ def run_server(db: str | Path, *, host: str = "127.0.0.1", port: int = 8501, dem
         os.environ["CURATOR_DEMO"] = "1"
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     os.environ.setdefault("STREAMLIT_SERVER_HEADLESS", "true")
+    os.environ.setdefault("STREAMLIT_CLIENT_TOOLBAR_MODE", "minimal")
     write_server_info(db, host, port)
     print(f"curator is serving {db} at http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
           f"  (JSON API under /api/v1; Ctrl-C stops)", flush=True)
