@@ -27,9 +27,9 @@ __all__ = [
     "create_table_from_arrow", "append_arrow", "raw_columns", "json_columns", "count_rows",
     "sql_ident", "sql_str", "build_stage", "STAGE_COLUMNS", "stage_errors",
     "stage_rows", "stage_texts", "replace_texts", "finalize_stage", "mark_project_duplicates",
-    "duplicate_counts", "project_items_for_neardup", "insert_import", "insert_items",
-    "new_item_texts", "insert_near_duplicates", "insert_answers", "answers_counts",
-    "items_by_external_id", "insert_annotations_bulk", "table_counts", "import_rows",
+    "duplicate_counts", "insert_import", "insert_items",
+    "insert_near_duplicates", "insert_answers", "answers_counts",
+    "items_by_external_id", "table_counts", "import_rows",
     "value_sql", "json_to_columns", "text_sql", "metadata_sql", "type_checks", "drop_metadata_key", "write_rejects",
     "valid_new_rows", "existing_items", "row_item_ids", "answer_annotators", "user_ids",
     "validate_external_ids_in_project", "create_perr", "add_parse_errors", "sniff_csv",
@@ -626,22 +626,6 @@ def insert_items(cur: Cursor, project_id: int, import_id: int, *, preference: bo
     return count_rows(cur, "_imp_ids")
 
 
-def new_item_texts(cur: Cursor) -> tuple[list[int], list[str]]:
-    rows = cur.execute(
-        "SELECT m.id, s.text FROM _imp_ids m JOIN _imp_stage s USING (_row) ORDER BY m.id"
-    ).fetchall()
-    return [r[0] for r in rows], [r[1] for r in rows]
-
-
-def project_items_for_neardup(cur: Cursor, project_id: int, import_id: int) -> tuple[list[int], list[str]]:
-    """(ids, texts) of the project's items that existed before this import."""
-    rows = cur.execute(
-        "SELECT id, text FROM items WHERE project_id = ? AND import_id IS DISTINCT FROM ? ORDER BY id",
-        [project_id, import_id],
-    ).fetchall()
-    return [r[0] for r in rows], [r[1] for r in rows]
-
-
 def insert_near_duplicates(cur: Cursor, project_id: int, import_id: int,
                            pairs: Sequence[tuple[int, int, float]]) -> int:
     if not pairs:
@@ -719,20 +703,6 @@ def items_by_external_id(cur: Cursor, project_id: int) -> None:
         "count(*) AS n FROM items WHERE project_id = ? AND external_id IS NOT NULL "
         "GROUP BY external_id", [project_id],
     )
-
-
-def insert_annotations_bulk(cur: Cursor, project_id: int, data: pa.Table) -> int:
-    """Insert (item_id, user_id, value, note, created_at) rows as source='import'."""
-    cur.register("_ann_arrow", data)
-    try:
-        n = cur.execute(
-            "INSERT INTO annotations (project_id, item_id, user_id, value, note, source, created_at) "
-            "SELECT ?, item_id, user_id, value, note, 'import', coalesce(created_at, now()) "
-            "FROM _ann_arrow ORDER BY row RETURNING id", [project_id],
-        ).fetchall()
-    finally:
-        cur.unregister("_ann_arrow")
-    return len(n)
 
 
 def build_annotation_stage(cur: Cursor, *, kind: str, row_expr: str, join: str,
