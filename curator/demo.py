@@ -113,10 +113,26 @@ def _build_preference(store: Store, lead, seed: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="curator-demo-") as tmp:
         path = Path(tmp) / "pairs.jsonl"
+        better_side: dict[str, str] = {}
         with open(path, "w", encoding="utf-8") as f:
             for t in generate_tickets(40, seed + 2):
                 better, worse = generate_reply_pair(t, rng)
                 a, b = (better, worse) if rng.random() < 0.5 else (worse, better)
+                better_side[t["external_id"]] = "A" if a == better else "B"
                 f.write(json.dumps({"id": t["external_id"], "text": t["text"],
                                     "candidate_a": a, "candidate_b": b}) + "\n")
         import_file(store, lead, p, path, id_col="id", candidate_cols=["candidate_a", "candidate_b"])
+    # ana judges every pair and ben 25 of them (mostly the better reply, sometimes not, a few
+    # ties); the other slots are left for the person trying the demo.
+    for name, accuracy, todo in (("ana", 0.85, 40), ("ben", 0.75, 25)):
+        actor = get_user(store, name).actor
+        for _ in range(todo):
+            item = queue.next_item(store, actor, p)
+            if item is None:
+                break
+            good = better_side[item.external_id]
+            roll = rng.random()
+            choice = good if roll < accuracy else ("tie" if roll < accuracy + 0.05 else
+                                                   ("B" if good == "A" else "A"))
+            queue.submit(store, actor, p, item.id, choice, shown_order=item.shown_order,
+                         source="demo")

@@ -458,6 +458,6 @@ def progress(store: Store, actor: Actor, project: Project | str | int) -> Progre
         filled -= len(idx.claims)
         mine = idx.touched.get(actor.id, {})
         remaining = sum(1 for t in range(idx.overlap) for i in idx.levels[t] if i not in mine)
-        if claim is not None:
-            remaining += 1
+        if claim is not None and idx.taken.get(claim.item_id, 0) >= idx.overlap:
+            remaining += 1  # the claimed item is full now, so the buckets no longer list it
     return Progress(answered, skipped, remaining, filled, total)
