@@ -555,8 +555,10 @@ def annotations_import(c: Ctx, project: str, file: str, create_users: bool, as_j
         emit_json(r)
         return
     d = r.to_dict()
-    click.echo(f"Imported {d.get('added', 0):,} answers into {project} "
-               f"({d.get('users_created', 0)} users created)")
+    created = d.get("users_created") or []
+    click.echo(f"Imported {d['added']:,} answers on {d['items']:,} items by {d['annotators']} "
+               f"annotators into {project}"
+               + (f"; created users: {', '.join(created)}" if created else ""))
 
 
 # ----------------------------------------------------------------------------- agreement / review
