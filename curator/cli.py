@@ -536,6 +536,49 @@ def import_cmd(c: Ctx, project, file, fmt, text_cols, id_col, meta_cols, candida
 
 
 @cli.group()
+def duplicates() -> None:
+    """Near-duplicates flagged at import: list them and record decisions."""
+
+
+@duplicates.command("list")
+@click.argument("project")
+@click.option("--status", type=click.Choice(["open", "kept", "dismissed", "all"]), default="open",
+              show_default=True)
+@click.option("--limit", default=50, show_default=True)
+@json_option
+@pass_ctx
+def duplicates_list(c: Ctx, project: str, status: str, limit: int, as_json: bool) -> None:
+    """List PROJECT's flagged near-duplicate pairs, most similar first."""
+    from curator.duplicates import list_near_duplicates
+
+    pairs = list_near_duplicates(c.store(), c.actor(), project,
+                                 status=None if status == "all" else status, limit=limit)
+    if as_json:
+        emit_json({"pairs": pairs})
+        return
+    if not pairs:
+        click.echo(f"No {'' if status == 'all' else status + ' '}near-duplicate pairs.")
+    for d in pairs:
+        click.echo(f"{d.item_id:>8} ~ {d.similar_item_id:<8} {d.similarity:.2f} {d.status:<9} "
+                   f"{d.text[:50]!r} ~ {d.similar_text[:50]!r}")
+
+
+@duplicates.command("resolve")
+@click.argument("project")
+@click.argument("item_id", type=int)
+@click.argument("similar_item_id", type=int)
+@click.argument("decision", type=click.Choice(["kept", "dismissed", "open"]))
+@pass_ctx
+def duplicates_resolve(c: Ctx, project: str, item_id: int, similar_item_id: int, decision: str) -> None:
+    """Decide on a flagged pair: kept (near-duplicates; exports keep them together), dismissed
+    (not duplicates), or open again."""
+    from curator.duplicates import resolve_near_duplicate
+
+    resolve_near_duplicate(c.store(), c.actor(), project, item_id, similar_item_id, decision)
+    click.echo(f"pair ({item_id}, {similar_item_id}): {decision}")
+
+
+@cli.group()
 def annotations() -> None:
     """Bulk answers: bring labels from elsewhere."""
 
