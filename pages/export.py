@@ -95,7 +95,10 @@ with right:
         count_col = "count" if "count" in hdf.columns else hdf.columns[-1]
         st.bar_chart(hdf.set_index(label_col)[count_col])
     t = plan.tokens.get("train") or {}
-    st.caption(", ".join(f"{k} {v:,}" for k, v in t.items() if isinstance(v, int)))
+    if t.get("n_examples"):
+        st.caption(f"{t['n_examples']:,} examples · {t['total']:,} tokens · min {t['min']:,} · "
+                   f"median {t['median']:,.0f} · max {t['max']:,} · limit "
+                   f"{t['token_limit']:,} ({t.get('encoding', '')}) · {t['n_over_limit']:,} over the limit")
 
 if plan.exclusions:
     st.caption("Left out: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in plan.exclusions.items() if v))
