@@ -1,20 +1,21 @@
-"""Near-duplicate detection: MinHash signatures of word 3-shingles, banded LSH, exact check.
+"""Near-duplicate detection: one-permutation MinHash of word 3-shingles, banded LSH, exact check.
 
 How it works, in four vectorised steps:
 
 1. Normalise and tokenise: ``str.lower()``, then a token is a maximal run of ``[0-9a-z_]`` or
    non-ASCII characters (so punctuation, spacing and case never matter). Done on the UTF-8
-   bytes of a whole chunk at once with numpy; each token gets a stable 64-bit hash (a
-   polynomial over its bytes, mixed with splitmix64), the same in every process and run.
-2. Shingles: every 3 consecutive tokens of a text (a text of 1-2 tokens is one shingle).
-   Word 3-shingles: one changed word in a 60-word ticket touches 3 of ~58 shingles
-   (Jaccard ~0.90, above the 0.8 default), while unrelated tickets that share phrases stay far
-   below; a ~600-char ticket has ~100 of them, six times fewer than 5-char shingles, which is
-   what keeps the MinHash step fast.
-3. MinHash: ``NUM_PERM`` = 128 hash functions ``h(x) = ((a*x + b) mod 2**64) >> 32`` on the
-   top 32 bits of the shingle hash (multiply-add-shift, a strongly universal family that needs no
-   division), minimum per text. Seeds are fixed, so signatures can be stored and compared
-   across runs.
+   bytes of a chunk of texts at once with numpy; each token gets a stable 64-bit hash (its
+   bytes read 8 at a time as little-endian words, mixed with splitmix64), the same in every
+   process and run.
+2. Shingles: every 3 consecutive tokens of a text (a text of 1-2 tokens is one shingle), hashed
+   to 64 bits. One changed word in a 60-word ticket touches 3 of ~58 shingles (Jaccard ~0.90,
+   above the 0.8 default), while unrelated tickets that share phrases stay far below.
+3. Sketch: one-permutation hashing with optimal densification (Shrivastava, ICML 2017). The top
+   7 bits of a shingle hash pick one of ``NUM_PERM`` = 128 bins, the next 32 bits are its value,
+   and a text's signature holds the minimum value per bin. An empty bin takes the value of the
+   first non-empty bin in a fixed pseudo-random probe order of its own. Two texts then agree on
+   each position with probability equal to their Jaccard similarity, as with 128 independent
+   MinHash functions, at the cost of one hash per shingle instead of 128.
 4. LSH: the signature is cut into ``b`` bands of ``r`` rows (chosen for the threshold, see
    ``lsh_params``); texts that agree on a whole band share a bucket. In a bucket each text is
    paired with the first (oldest) member and the ``WINDOW`` members just before it, which keeps
@@ -52,6 +53,7 @@ __all__ = [
     "find_near_duplicates",
 ]
 
+#: Signature length: one-permutation hashing bins (each estimates Jaccard like one MinHash).
 NUM_PERM = 128
 SHINGLE_WORDS = 3
 DEFAULT_THRESHOLD = 0.8
@@ -60,26 +62,29 @@ WINDOW = 4
 _SEED = 20240607
 #: Only the first MAX_CHARS characters of a text take part (bounds memory on huge texts).
 MAX_CHARS = 1_000_000
-_CHUNK = 4096           # texts hashed per numpy pass ...
-_CHUNK_CHARS = 4_000_000  # ... and at most about this many characters
-_GROUP_SHINGLES = 8192  # shingles per MinHash block (keeps the (NUM_PERM, n) block in cache)
-_VERIFY_BATCH = 20_000   # candidate pairs verified per pass (bounds the arrays held per thread)
-_EST_BATCH = 50_000      # candidate pairs estimated per pass
+_CHUNK = 1024             # texts hashed per numpy pass ...
+_CHUNK_CHARS = 1_000_000  # ... and at most about this many characters (arrays stay in cache)
+_VERIFY_BATCH = 20_000    # candidate pairs verified per pass (bounds the arrays held per thread)
+_EST_BATCH = 50_000       # candidate pairs estimated per pass
+_PROBES = 8               # densification probes tried one at a time before the ranked fallback
 #: Candidates whose estimated Jaccard is below threshold - MARGIN_SIGMAS * sigma are dropped
 #: before the exact check (sigma: standard error of a NUM_PERM estimate at the threshold).
 MARGIN_SIGMAS = 2.0
 _EMPTY = np.uint32(0xFFFFFFFF)
+_BIN_BITS = 7  # log2(NUM_PERM)
 
 _U64 = np.uint64
 _M1 = _U64(0xBF58476D1CE4E5B9)
 _M2 = _U64(0x94D049BB133111EB)
 _GOLD = _U64(0x9E3779B97F4A7C15)
-_P_BYTE = _U64(0x100000001B3)  # FNV prime as the polynomial base
 _C1 = _U64(0xC2B2AE3D27D4EB4F)
 _C2 = _U64(0x165667B19E3779F9)
 _S30, _S27, _S31, _S32 = _U64(30), _U64(27), _U64(31), _U64(32)
 _S20, _S44 = _U64(20), _U64(44)
+_LOW32 = _U64(0xFFFFFFFF)
 _LOW44 = _U64((1 << 44) - 1)
+#: _WORD_MASK[k]: the low k bytes of a little-endian word (k = 0..8).
+_WORD_MASK = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 _TOKEN = re.compile(r"[0-9a-z_\u0080-\U0010ffff]+")
 _WORD_BYTE = np.zeros(256, dtype=bool)
@@ -99,31 +104,25 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _perms(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(_SEED)
-    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * _U64(2) + _U64(1)  # odd
-    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * _U64(2)
-    return a.reshape(-1, 1), b.reshape(-1, 1)
+def _probe_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per bin, the order in which an empty bin probes the others, and each bin's rank in it.
+
+    Derived from ``_mix`` alone (not a numpy random generator), so it never changes.
+    """
+    k = NUM_PERM
+    h = (np.arange(k * k, dtype=np.uint64) + _U64(_SEED)) * _GOLD
+    order = np.argsort(_mix(h).reshape(k, k), axis=1, kind="stable").astype(np.int64)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(k, dtype=np.int64)[None, :].repeat(k, 0), axis=1)
+    return order, rank
 
 
-_P_INV = _U64(pow(int(_P_BYTE), -1, 2**64))
-
-
-@lru_cache(maxsize=2)
-def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """P**i and P**-i mod 2**64 for i < n (n a power of two)."""
-    out = []
-    for base in (_P_BYTE, _P_INV):
-        p = np.empty(n, dtype=np.uint64)
-        p[0] = 1
-        p[1:] = base
-        np.multiply.accumulate(p, out=p)
-        out.append(p)
-    return out[0], out[1]
+_PROBE_ORDER, _PROBE_RANK = _probe_tables()
+_PROBE_BY_STEP = np.ascontiguousarray(_PROBE_ORDER.T)  # [t, bin]: the bin probed at step t
 
 
 # --------------------------------------------------------------------------------------------
-# Exact side (Python): used for verification and by tests
+# Exact side (Python): used by tests and callers that want one pair's similarity
 # --------------------------------------------------------------------------------------------
 
 def tokens(text: str) -> list[str]:
@@ -149,56 +148,79 @@ def jaccard(a: str, b: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Signatures (numpy)
+# Shingle hashes and signatures (numpy)
 # --------------------------------------------------------------------------------------------
 
+def _token_hashes(raw: bytes, tstart: np.ndarray, tlen: np.ndarray) -> np.ndarray:
+    """64-bit hash of each token ``raw[tstart:tstart+tlen]`` (``raw`` padded with 8 spare bytes).
+
+    A token's bytes are read as little-endian 8-byte words (the last one masked to the token);
+    a token of at most 8 bytes hashes to ``mix(word)``, a longer one to ``mix(mix(word_0) +
+    sum_k mix(word_k ^ k * GOLD))``. Token bytes are never 0, so the masked word fixes the length.
+    """
+    words = np.ndarray((len(raw) - 7,), dtype="<u8", buffer=raw, strides=(1,))  # unaligned view
+    h = words.take(tstart)
+    h &= _WORD_MASK[np.minimum(tlen, 8)]
+    _mix(h)
+    long = np.flatnonzero(tlen > 8)
+    if len(long):
+        ls, ll = tstart[long], tlen[long]
+        extra = (ll - 1) >> 3  # words after the first
+        first = np.cumsum(extra) - extra
+        k = np.arange(int(extra.sum()), dtype=np.int64) - np.repeat(first, extra) + 1
+        w = words.take(np.repeat(ls, extra) + 8 * k)
+        w &= _WORD_MASK[np.minimum(np.repeat(ll, extra) - 8 * k, 8)]
+        w ^= k.astype(np.uint64) * _GOLD
+        hl = h[long] + np.add.reduceat(_mix(w), first)
+        h[long] = _mix(hl)
+    return h
+
+
 def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    """64-bit shingle hashes (uint64 array, grouped by text) and the shingle count per text."""
+    """64-bit shingle hashes (uint64 array, grouped by text, repeats kept) and the count per text."""
     n = len(texts)
     enc = [(t or "")[:MAX_CHARS].lower().encode("utf-8", "surrogatepass") for t in texts]
-    lens = np.fromiter(map(len, enc), dtype=np.int64, count=n)
-    doc_start = np.zeros(n, dtype=np.int64)
-    if n > 1:
-        np.cumsum(lens[:-1] + 1, out=doc_start[1:])
-    enc.append(b"")  # a trailing separator: every token ends before the end of ``buf``
-    raw = b"\x00".join(enc)
-    isw = np.frombuffer(raw.translate(_WORD_TABLE), dtype=np.int8)
-    edges = np.flatnonzero(np.diff(isw)) + 1  # token starts and ends, alternating
-    if len(isw) and isw[0]:
-        edges = np.concatenate((np.zeros(1, dtype=edges.dtype), edges))
-    if len(edges) == 0:
-        return np.empty(0, dtype=np.uint64), np.zeros(n, dtype=np.int64)
+    doc_start = np.empty(n, dtype=np.int64)
+    if n:
+        doc_start[0] = 1
+        np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=n)[:-1] + 1, out=doc_start[1:])
+        doc_start[1:] += 1
+    # b"\0" before every text and 9 after the last: tokens start after byte 0 and end before
+    # the padding, which leaves 8 bytes to read a whole word at any token byte.
+    raw = b"\x00" + b"\x00".join(enc) + b"\x00" * 9
+    del enc
+    isw = np.frombuffer(raw.translate(_WORD_TABLE), dtype=np.bool_)
+    edges = np.flatnonzero(isw[1:] != isw[:-1])
+    edges += 1
     tstart = edges[0::2]
     tlen = edges[1::2] - tstart
-    # Token hash: polynomial sum (byte + 1) * P**i over the token's bytes, computed with global
-    # positions i and shifted back by P**-start (P is odd, so invertible mod 2**64).
-    size = 1 << max(1, (len(raw) - 1).bit_length())
-    pw, pinv = _power_tables(size)
-    contrib = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
-    contrib += _U64(1)
-    contrib *= pw[:len(raw)]
-    th = np.add.reduceat(contrib, edges)[0::2]
-    del contrib
-    th *= pinv[tstart]
-    th ^= tlen.astype(np.uint64) * _GOLD
-    _mix(th)
-    m = len(th)
-    ntok = np.diff(np.append(np.searchsorted(tstart, doc_start), m))
-    tdoc = np.repeat(np.arange(n), ntok)
-    first = np.zeros(n, dtype=np.int64)
-    np.cumsum(ntok[:-1], out=first[1:])
-    # Shingle j = tokens j, j+1, j+2 of one text (missing tokens -> 0 for 1-2 token texts).
-    pad_t = np.concatenate((th, np.zeros(2, dtype=np.uint64)))
-    pad_d = np.concatenate((tdoc, np.full(2, -1, dtype=tdoc.dtype)))
-    same1 = pad_d[1:m + 1] == tdoc
-    same2 = pad_d[2:m + 2] == tdoc
-    keep = same2 | ((np.arange(m) == first[tdoc]) & (ntok[tdoc] < SHINGLE_WORDS))
-    sh = th * _C1
-    sh += np.where(same1, pad_t[1:m + 1], _U64(0)) * _C2
-    sh += np.where(same2, pad_t[2:m + 2], _U64(0))
-    sh = _mix(sh[keep])
-    counts = np.bincount(tdoc[keep], minlength=n)
-    return sh, counts
+    del isw, edges
+    m = len(tstart)
+    if m == 0:
+        return np.empty(0, dtype=np.uint64), np.zeros(n, dtype=np.int64)
+    th = np.empty(m + 2, dtype=np.uint64)
+    th[:m] = _token_hashes(raw, tstart, tlen)
+    th[m:] = 0
+    first = np.searchsorted(tstart, doc_start)
+    end = np.empty(n, dtype=np.int64)
+    end[:-1] = first[1:]
+    end[-1] = m
+    ntok = end - first
+    # Shingle j = tokens j, j+1, j+2; the last two positions of each text would cross into the
+    # next one. A text of 1-2 tokens gets one shingle at its first position (missing tokens: 0).
+    sh = th[:m] * _C1
+    sh += th[1:m + 1] * _C2
+    sh += th[2:]
+    keep = np.ones(m, dtype=bool)
+    keep[end[ntok >= 1] - 1] = False
+    keep[end[ntok >= 2] - 2] = False
+    short = np.flatnonzero((ntok > 0) & (ntok < SHINGLE_WORDS))
+    if len(short):
+        f = first[short]
+        sh[f] = th[f] * _C1 + np.where(ntok[short] == 2, th[f + 1], _U64(0)) * _C2
+        keep[f] = True
+    counts = np.maximum(ntok - (SHINGLE_WORDS - 1), np.minimum(ntok, 1))
+    return _mix(sh[keep]), counts
 
 
 def _chunks(texts: Sequence[str | None]) -> list[tuple[int, int]]:
@@ -219,42 +241,65 @@ def _chunks(texts: Sequence[str | None]) -> list[tuple[int, int]]:
     return out
 
 
-def _minhash(sh: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, num_perm) uint32 MinHash signatures; texts without shingles get all 0xFFFFFFFF."""
+def _sketch(sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(n, NUM_PERM) uint32 one-permutation signatures, densified; texts without shingles get
+    all 0xFFFFFFFF. A bin counts as filled when its minimum is not 0xFFFFFFFF."""
     n = len(counts)
-    sig = np.full((n, a.shape[0]), _EMPTY, dtype=np.uint32)
-    docs = np.flatnonzero(counts)
-    if len(docs) == 0:
-        return sig
-    c = counts[docs]
-    ends = np.cumsum(c)
-    starts = ends - c
-    g = 0
-    while g < len(docs):
-        # A block of whole texts with about _GROUP_SHINGLES shingles (at least one text).
-        stop = max(g + 1, int(np.searchsorted(ends, starts[g] + _GROUP_SHINGLES, side="right")))
-        s0, s1 = int(starts[g]), int(ends[stop - 1])
-        h = a * (sh[s0:s1] >> _S32)
-        h += b
-        # min(h) >> 32 == min(h >> 32): shift only the minima.
-        mins = np.minimum.reduceat(h, starts[g:stop] - s0, axis=1)
-        mins >>= _S32
-        sig[docs[g:stop]] = mins.T
-        g = stop
-    return sig
+    first = np.full(n * NUM_PERM, _EMPTY, dtype=np.uint32)
+    if len(sh) == 0:
+        return first.reshape(n, NUM_PERM)
+    # Bin: the top 7 bits of the shingle hash; value: the 32 bits after them.
+    slot = np.repeat(np.arange(0, n * NUM_PERM, NUM_PERM, dtype=np.int64), counts)
+    slot |= (sh >> _U64(64 - _BIN_BITS)).astype(np.int64)
+    np.minimum.at(first, slot, (sh >> _U64(64 - 32 - _BIN_BITS)).astype(np.uint32))
+    del slot
+    # Optimal densification: an empty bin i of a text takes the value of the filled bin that
+    # comes first in _PROBE_ORDER[i]. Probe a few positions one at a time (almost every empty
+    # bin ends here) ...
+    filled = first != _EMPTY
+    per_text = filled.reshape(n, NUM_PERM).sum(axis=1)
+    live = np.repeat(per_text > 0, NUM_PERM)
+    live &= ~filled
+    empty = np.flatnonzero(live)
+    del live
+    sig = first.copy()
+    for t in range(_PROBES):
+        if len(empty) == 0:
+            break
+        bins = empty & (NUM_PERM - 1)
+        cand = empty - bins
+        cand += _PROBE_BY_STEP[t].take(bins)
+        got = first.take(cand)
+        sig[empty] = got
+        empty = empty[got == _EMPTY]
+    if len(empty):
+        # ... then rank all filled bins of the text at once (texts with few filled bins).
+        filled_slots = np.flatnonzero(filled)
+        off = np.cumsum(per_text) - per_text
+        bins = empty & (NUM_PERM - 1)
+        base = empty - bins
+        text = base >> _BIN_BITS
+        c = per_text[text]
+        seg = np.cumsum(c) - c
+        j = filled_slots[np.repeat(off[text] - seg, c) + np.arange(int(c.sum()), dtype=np.int64)]
+        j &= NUM_PERM - 1
+        score = (_PROBE_RANK[np.repeat(bins, c), j] << _BIN_BITS) | j
+        sig[empty] = first[base + (np.minimum.reduceat(score, seg) & (NUM_PERM - 1))]
+    return sig.reshape(n, NUM_PERM)
 
 
 def signatures(texts: Sequence[str | None], num_perm: int = NUM_PERM) -> np.ndarray:
-    """MinHash signatures, shape ``(len(texts), num_perm)``, dtype uint32, stable across runs.
+    """Signatures, shape ``(len(texts), NUM_PERM)``, dtype uint32, stable across runs.
 
     ``(sig_a == sig_b).mean()`` estimates the Jaccard similarity of two texts' shingle sets.
-    Empty texts (no tokens) get a row of 0xFFFFFFFF and must not be compared.
+    Empty texts (no tokens) get a row of 0xFFFFFFFF and must not be compared. ``num_perm``
+    must be ``NUM_PERM`` (the sketch has a fixed number of bins).
     """
-    a, b = _perms(num_perm)
-    out = np.empty((len(texts), num_perm), dtype=np.uint32)
+    if num_perm != NUM_PERM:
+        raise InvalidInput(f"signatures have {NUM_PERM} positions; num_perm={num_perm} is not supported")
+    out = np.empty((len(texts), NUM_PERM), dtype=np.uint32)
     for s, e in _chunks(texts):
-        sh, counts = _shingle_hashes(texts[s:e])
-        out[s:e] = _minhash(sh, counts, a, b)
+        out[s:e] = _sketch(*_shingle_hashes(texts[s:e]))
     return out
 
 
@@ -360,7 +405,6 @@ def find_near_duplicates(
         raise InvalidInput("near-duplicate check: at most 2**31 rows at once")
 
     bands, rows = lsh_params(threshold, NUM_PERM)
-    a, b = _perms(NUM_PERM)
     keys = np.empty((total, bands), dtype=np.uint64)
     sig16 = np.empty((total, NUM_PERM), dtype=np.uint16)  # low 16 bits: enough for estimates
     nonempty = np.empty(total, dtype=bool)
@@ -368,7 +412,7 @@ def find_near_duplicates(
     def work(span: tuple[int, int]) -> int:
         s, e = span
         sh, counts = _shingle_hashes(all_texts[s:e])
-        sig = _minhash(sh, counts, a, b)
+        sig = _sketch(sh, counts)
         keys[s:e] = _band_keys(sig, bands, rows)
         sig16[s:e] = sig
         nonempty[s:e] = counts > 0
