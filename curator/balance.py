@@ -160,22 +160,29 @@ def split_groups(items: Sequence[tuple[int, str]], groups: Mapping[int, int], *,
     """
     by_class = Counter(c for _, c in items)
     targets = validation_targets(dict(sorted(by_class.items())), val_fraction, val_count)
-    members: dict[int, list[tuple[int, str]]] = {}
-    for item_id, cls in items:
-        members.setdefault(groups.get(item_id, item_id), []).append((item_id, cls))
+    gids = [groups.get(item_id, item_id) for item_id, _ in items] if groups else [i for i, _ in items]
+    sizes = Counter(gids)
+    # Only groups with several items need their member lists; the usual singleton groups are
+    # decided item by item (same visiting order: first appearance in ``items``).
+    members: dict[int, list[tuple[int, str]]] = {g: [] for g, n in sizes.items() if n > 1}
+    if members:
+        for (item_id, cls), gid in zip(items, gids):
+            if gid in members:
+                members[gid].append((item_id, cls))
     open_ = dict(targets)
     val: set[int] = set()
     need = sum(open_.values())
     if need:
-        for gid in members:  # dicts keep insertion order: first appearance in ``items``
-            group = members[gid]
-            if len(group) == 1:
-                item_id, cls = group[0]
+        seen: set[int] = set()
+        for (item_id, cls), gid in zip(items, gids):
+            group = members.get(gid) if members else None
+            if group is None:
                 if open_[cls] > 0:
                     open_[cls] -= 1
                     val.add(item_id)
                     need -= 1
-            else:
+            elif gid not in seen:
+                seen.add(gid)
                 per = Counter(c for _, c in group)
                 if all(open_[c] >= n for c, n in per.items()):
                     for c, n in per.items():
@@ -184,10 +191,9 @@ def split_groups(items: Sequence[tuple[int, str]], groups: Mapping[int, int], *,
                     need -= len(group)
             if need == 0:
                 break
-    sizes = [len(g) for g in members.values()]
     val_by_class = {c: targets[c] - open_[c] for c in targets}
     return SplitResult(
-        validation=val, targets=targets, val_by_class=val_by_class, n_groups=len(members),
-        n_multi_item_groups=sum(1 for s in sizes if s > 1), largest_group=max(sizes, default=0),
+        validation=val, targets=targets, val_by_class=val_by_class, n_groups=len(sizes),
+        n_multi_item_groups=len(members), largest_group=max(sizes.values(), default=0),
         shortfall={c: n for c, n in open_.items() if n > 0},
     )

@@ -328,6 +328,60 @@ def _count_parts(examples: Iterable[Any], model: str) -> list[list[int]]:
     return result
 
 
+def text_lengths(texts: Iterable[str], model: str) -> dict[str, int]:
+    """Tokens of each distinct text for ``model`` (plain text, as :func:`count_text`).
+
+    Each distinct string is encoded once; large batches are split across threads.
+    """
+    keys = list(dict.fromkeys(texts))
+    return dict(zip(keys, _encode_lengths(keys, encoding_for_model(model))))
+
+
+def _message_tokens(role: str, lengths: Mapping[str, int]) -> int:
+    return MESSAGE_OVERHEAD + lengths[role]
+
+
+def count_sft_columns(system: str | None, users: Sequence[str], assistants: Sequence[str],
+                      model: str) -> list[int]:
+    """Tokens per SFT example ``[system?] + user + assistant`` given as columns of strings.
+
+    The same numbers as :func:`count_examples` on the lines
+    ``{"messages": [system?, {"role": "user", "content": users[i]}, {"role": "assistant",
+    "content": assistants[i]}]}`` (the system message is left out when ``system`` is empty),
+    but the chat overhead is added arithmetically and only distinct strings are encoded: the
+    system prompt once, a few labels once, each ticket once.
+    """
+    if len(users) != len(assistants):
+        raise CuratorError("count_sft_columns: users and assistants must have the same length")
+    lengths = text_lengths([*users, *assistants, "system", "user", "assistant",
+                            *([system] if system else [])], model)
+    fixed = _message_tokens("user", lengths) + _message_tokens("assistant", lengths)
+    if system:
+        fixed += _message_tokens("system", lengths) + lengths[system]
+    get = lengths.__getitem__
+    return [fixed + u + a for u, a in zip(map(get, users), map(get, assistants))]
+
+
+def count_dpo_columns(system: str | None, users: Sequence[str], preferred: Sequence[str],
+                      rejected: Sequence[str], model: str) -> list[tuple[int, int, int]]:
+    """(input, preferred, non_preferred) tokens per DPO example given as columns of strings.
+
+    The same numbers as :func:`count_dpo_examples` on lines with ``input.messages =
+    [system?, user]`` and one assistant message per output; distinct strings encoded once.
+    """
+    if not len(users) == len(preferred) == len(rejected):
+        raise CuratorError("count_dpo_columns: users, preferred and rejected must have the same length")
+    lengths = text_lengths([*users, *preferred, *rejected, "system", "user", "assistant",
+                            *([system] if system else [])], model)
+    fixed_in = _message_tokens("user", lengths)
+    if system:
+        fixed_in += _message_tokens("system", lengths) + lengths[system]
+    out = _message_tokens("assistant", lengths)
+    get = lengths.__getitem__
+    return [(fixed_in + u, out + p, out + r)
+            for u, p, r in zip(map(get, users), map(get, preferred), map(get, rejected))]
+
+
 def count_messages(messages: Sequence[Mapping[str, Any]], model: str) -> int:
     """Chat-format tokens of a list of messages (formula in the module docstring)."""
     texts: list[str] = []
@@ -377,6 +431,9 @@ __all__ = [
     "get_encoding",
     "encoding_for_model",
     "count_text",
+    "text_lengths",
+    "count_sft_columns",
+    "count_dpo_columns",
     "count_messages",
     "count_examples",
     "count_dpo_examples",

@@ -17,7 +17,7 @@ import os
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -390,6 +390,37 @@ def _fast_shape(obj: dict[str, Any], kind: Kind) -> bool:
     return True
 
 
+def _clean_chat(obj: Any) -> bool:
+    """True when an SFT line passes the schema and every rule below without error or warning.
+
+    Recognises the shape curator's exporter writes: ``{"messages": [...]}`` of
+    ``{"role", "content"}`` messages with non-blank string contents free of ``<|`` (so no
+    reserved token text), a system message only first, only user/assistant after it, no two
+    assistant messages in a row, ending with an assistant message. Anything else returns
+    False and goes through the full checks, which then report exactly what is wrong.
+    """
+    if type(obj) is not dict or len(obj) != 1:
+        return False
+    msgs = obj.get("messages")
+    if type(msgs) is not list or not msgs:
+        return False
+    prev = ""
+    for m in msgs:
+        if type(m) is not dict or len(m) != 2:
+            return False
+        content = m.get("content")
+        if type(content) is not str or not content or "<|" in content or content.isspace():
+            return False
+        role = m.get("role")
+        if role == "assistant":
+            if prev == "assistant":
+                return False
+        elif role != "user" and (role != "system" or prev):
+            return False
+        prev = role
+    return prev == "assistant"
+
+
 # ---------------------------------------------------------------------------------------------
 # OpenAI rules
 
@@ -687,6 +718,30 @@ class _Validator:
         if not isinstance(obj, dict):
             rep.add_error(no, "", f"line must be a JSON object, got {type(obj).__name__}", "not_object")
             return
+        if self.kind == "sft" and _clean_chat(obj):
+            ok = True  # schema-valid and clean under every rule (see _clean_chat)
+        else:
+            ok = self._check(no, obj)
+        if dedup_key is None:
+            try:
+                dedup_key = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+            except TypeError as exc:
+                rep.add_error(no, "", f"line cannot be written as JSON: {exc}", "not_json_serializable")
+                return
+        key = hash(dedup_key)
+        first = self.seen.setdefault(key, no)
+        if first != no:
+            rep.add_warning(no, "", f"duplicate of line {first}", "duplicate_line")
+        if ok:
+            rep.n_valid += 1
+            if self.model:
+                self.pending.append((no, obj))
+                if len(self.pending) >= _BATCH:
+                    self.flush()
+
+    def _check(self, no: int, obj: dict[str, Any]) -> bool:
+        """Full checks of one line (rules, then the JSON Schema); True when there is no error."""
+        rep = self.report
         chk = _LineChecker()
         if self.kind == "sft":
             chk.sft(obj)
@@ -708,22 +763,7 @@ class _Validator:
             rep.add_error(no, fld, msg, code)
         for fld, msg, code in chk.warns:
             rep.add_warning(no, fld, msg, code)
-        if dedup_key is None:
-            try:
-                dedup_key = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-            except TypeError as exc:
-                rep.add_error(no, "", f"line cannot be written as JSON: {exc}", "not_json_serializable")
-                return
-        key = hash(dedup_key)
-        first = self.seen.setdefault(key, no)
-        if first != no:
-            rep.add_warning(no, "", f"duplicate of line {first}", "duplicate_line")
-        if not chk.errs:
-            rep.n_valid += 1
-            if self.model:
-                self.pending.append((no, obj))
-                if len(self.pending) >= _BATCH:
-                    self.flush()
+        return not chk.errs
 
     def flush(self) -> None:
         if not self.pending or not self.model:
@@ -849,12 +889,42 @@ def validate_file(path: str | os.PathLike[str], kind: Kind, model: str | None = 
 
 
 def validate_lines(lines: Iterable[Mapping[str, Any]], kind: Kind, model: str | None = None, *,
-                   min_examples: int = MIN_EXAMPLES) -> ValidationReport:
-    """Validate in-memory lines (dicts, as they would be written); line numbers start at 1."""
+                   min_examples: int = MIN_EXAMPLES,
+                   raw: Sequence[bytes] | None = None) -> ValidationReport:
+    """Validate in-memory lines (dicts, as they would be written); line numbers start at 1.
+
+    ``raw`` (optional) holds each line's serialised bytes, one per line, as they will be
+    written; duplicates are then found on those bytes instead of re-serialising every line
+    (equal lines serialise to equal bytes when their keys are written in the same order, as
+    curator's exporter does).
+    """
     v = _Validator(kind, model, min_examples, None)
-    for no, obj in enumerate(lines, start=1):
-        v.report.n_lines += 1
-        v.line(no, obj)
+    line = v.line
+    if raw is None:
+        for no, obj in enumerate(lines, start=1):
+            line(no, obj)
+    else:
+        lines = list(lines)
+        if len(raw) != len(lines):
+            raise CuratorError(f"validate_lines: {len(raw)} serialised lines for {len(lines)} lines")
+        if kind == "sft" and not model:
+            # v.line inlined for clean lines (no tokens to count): the per-line call is a
+            # third of the time when 100k lines pass the fast check.
+            rep, seen, clean, n_clean = v.report, v.seen, _clean_chat, 0
+            for no, (obj, key) in enumerate(zip(lines, raw), start=1):
+                if clean(obj):
+                    n_clean += 1
+                    first = seen.setdefault(hash(key), no)
+                    if first != no:
+                        rep.add_warning(no, "", f"duplicate of line {first}", "duplicate_line")
+                else:
+                    line(no, obj, key)
+            rep.n_examples += n_clean
+            rep.n_valid += n_clean
+        else:
+            for no, (obj, key) in enumerate(zip(lines, raw), start=1):
+                line(no, obj, key)
+    v.report.n_lines = v.report.n_examples
     return v.finish()
 
 

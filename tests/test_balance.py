@@ -169,3 +169,46 @@ def test_sql_balance_restricted_to_items(cur):
     rows = sql.balanced_rows(cur, dst, 0)
     assert Counter(c for _, c, _ in rows) == {"a": 3, "b": 3}
     assert {i for i, _, _ in rows} == {1, 2, 3, 7}
+
+
+def _reference_split(items, groups, val_count):
+    """The plain algorithm: visit groups in first-appearance order, take a group if it fits."""
+    from curator.balance import validation_targets
+    targets = validation_targets(dict(sorted(Counter(c for _, c in items).items())), val_count=val_count)
+    members: dict[int, list] = {}
+    for i, c in items:
+        members.setdefault(groups.get(i, i), []).append((i, c))
+    open_, val = dict(targets), set()
+    for group in members.values():
+        per = Counter(c for _, c in group)
+        if all(open_[c] >= n for c, n in per.items()):
+            for c, n in per.items():
+                open_[c] -= n
+            val.update(i for i, _ in group)
+    return val, len(members), sum(1 for g in members.values() if len(g) > 1), max(map(len, members.values()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_split_equals_the_plain_group_algorithm(seed):
+    rng = random.Random(100 + seed)
+    items, pairs = _random_items(rng, 400, "abc")
+    pairs = pairs[: seed * 15]  # from no duplicates at all to many groups
+    groups = group_items([i for i, _ in items], pairs)
+    rng.shuffle(items)
+    for val_count in (0, 7, 40, 399):
+        res = split_groups(items, groups, val_count=val_count)
+        val, n_groups, n_multi, largest = _reference_split(items, groups, val_count)
+        assert res.validation == val
+        assert (res.n_groups, res.n_multi_item_groups, res.largest_group) == (n_groups, n_multi, largest)
+
+
+def test_blank_text_sql_is_trim_equals_empty(cur):
+    # the export's cheap blank test must agree with DuckDB's trim(coalesce(x, '')) = ''
+    values = ["", " ", "  ", "\t", "\n", " a", "a ", "\u3000", "\u00a0 ", "\u2003\u2003", " \u0301",
+              "\u200b", "\ufeff", " \u200b ", "x", "  \n", None]
+    cur.execute("CREATE TEMP TABLE blanks (t VARCHAR)")
+    cur.executemany("INSERT INTO blanks VALUES (?)", [[v] for v in values])
+    rows = cur.execute(f"SELECT t, trim(coalesce(t, '')) = '', {sql._blank('t')} FROM blanks").fetchall()
+    assert len(rows) == len(values)
+    assert all(a == b for _, a, b in rows), rows
+    assert {t for t, a, _ in rows if a} == {"", " ", "  ", "\u3000", "\u00a0 ", "\u2003\u2003", None}

@@ -109,6 +109,9 @@ def test_sft_classification_files_manifest_and_exports_row(store, people):
                 {"role": "system", "content": "Classify the support ticket."},
                 {"role": "user", "content": text},
                 {"role": "assistant", "content": gold}]}
+    for split in ("train", "validation"):  # compact orjson, one line each, key order as built
+        data = (res.export_dir / f"{split}.jsonl").read_bytes()
+        assert data == b"".join(orjson.dumps(x) + b"\n" for x in lines[split])
     assert set(m["item_ids"]["train"]).isdisjoint(m["item_ids"]["validation"])
     assert sorted(m["item_ids"]["train"] + m["item_ids"]["validation"]) == sorted(items)
     assert m["counts"]["train"] == 36 and m["counts"]["validation"] == 4
@@ -412,3 +415,26 @@ def test_export_feeds_the_job_launcher(store, people):
         "train": "train.jsonl", "validation": "validation.jsonl"}
     assert plan.model == res.manifest["settings"]["model"] and plan.export_id == res.export_id
     assert plan.estimated_cost_usd == pytest.approx(res.manifest["cost_estimate"]["usd"])
+
+
+def test_timings_and_garbage_collector_restored(store, people):
+    import gc
+
+    from curator.export import STAGES
+
+    p, items = _clf(store, people, {"billing": 12, "refund": 12})
+    assert gc.isenabled()
+    res = export_project(store, people["eve"], p, now=NOW)
+    assert list(res.timings) == list(res.cpu_timings) == list(STAGES)
+    assert all(v >= 0 for v in [*res.timings.values(), *res.cpu_timings.values()])
+    assert gc.isenabled()  # paused during the export only
+    store.cursor().execute("UPDATE items SET text = 'x <|endoftext|>' WHERE id = ?", [min(items)])
+    with pytest.raises(InvalidInput):
+        export_project(store, people["eve"], p, now=NOW)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        plan_export(store, people["eve"], p)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

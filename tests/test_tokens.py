@@ -236,3 +236,48 @@ def test_paths_follow_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.delenv("CURATOR_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert paths.cache_dir() == tmp_path / "xdg" / "curator"
+
+
+def _sft_lines(system: str | None, users: list[str], answers: list[str]) -> list[dict]:
+    head = [{"role": "system", "content": system}] if system else []
+    return [{"messages": [*head, {"role": "user", "content": u}, {"role": "assistant", "content": a}]}
+            for u, a in zip(users, answers)]
+
+
+@pytest.mark.parametrize("system", [None, "", "Sort the ticket into billing, refund or other."])
+def test_column_counts_equal_line_counts(system: str | None) -> None:
+    n = tokens._PARALLEL_MIN_TEXTS + 300  # the threaded path
+    users = [f"Ticket {i}: refund {'please ' * (i % 7)}<|endoftext|>" if i % 50 == 0
+             else f"Ticket {i}: Привет 🤖 order #{i * 13} {'late ' * (i % 11)}" for i in range(n)]
+    users[5] = users[6]  # a repeated text is counted like any other
+    answers = [["billing", "refund", "billing, refund", ""][i % 4] for i in range(n)]
+    lines = _sft_lines(system, users, answers)
+    model = "gpt-4.1-mini-2025-04-14"
+    assert tokens.count_sft_columns(system, users, answers, model) == tokens.count_examples(lines, model)
+    legacy = "gpt-3.5-turbo-0125"  # other encoding (cl100k_base)
+    assert (tokens.count_sft_columns(system, users[:40], answers[:40], legacy)
+            == tokens.count_examples(lines[:40], legacy))
+
+
+@pytest.mark.parametrize("system", [None, "Be polite."])
+def test_dpo_column_counts_equal_line_counts(system: str | None) -> None:
+    users = [f"Say hi to customer {i}" for i in range(30)]
+    good = [f"Hello {i}! How can I help you today?" for i in range(30)]
+    bad = ["hi", "go away", "hi"] * 10
+    head = [{"role": "system", "content": system}] if system else []
+    lines = [{"input": {"messages": [*head, {"role": "user", "content": u}]},
+              "preferred_output": [{"role": "assistant", "content": p}],
+              "non_preferred_output": [{"role": "assistant", "content": r}]} for u, p, r in zip(users, good, bad)]
+    assert tokens.count_dpo_columns(system, users, good, bad, "gpt-4o") == tokens.count_dpo_examples(lines, "gpt-4o")
+
+
+def test_column_counts_need_equal_lengths() -> None:
+    with pytest.raises(CuratorError):
+        tokens.count_sft_columns(None, ["a", "b"], ["x"], "gpt-4o")
+    with pytest.raises(CuratorError):
+        tokens.count_dpo_columns(None, ["a"], ["x"], [], "gpt-4o")
+
+
+def test_text_lengths_counts_each_distinct_text() -> None:
+    got = tokens.text_lengths(["hello world", "hello world", "<|endoftext|>"], "gpt-4o")
+    assert got == {"hello world": 2, "<|endoftext|>": 7}

@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from curator import validate
-from curator.errors import InvalidInput
+from curator.errors import CuratorError, InvalidInput
 from curator.paths import SCHEMAS_DIR
 from curator.validate import validate_file, validate_lines
 
@@ -598,3 +598,67 @@ def test_schema_errors_past_the_detail_cap_are_still_counted(monkeypatch: pytest
     rep = validate_lines(lines, "sft")
     assert rep.n_errors == 20 and rep.n_valid == 0 and rep.codes["schema"] == 20
     assert [(e.line, e.field) for e in rep.errors] == [(1, "meta"), (2, "meta"), (3, "meta")]
+
+
+# ---------------------------------------------------------------------------------------------
+# the clean-line fast path (exported lines) gives the same reports as the full checks
+
+_CLEAN_EDGES: list[Any] = [
+    sft(), sft("a <| b |> c"), sft("<|endoftext|>"), sft(answer="x <|fim_suffix|>"), sft(" \t\n"), sft(""),
+    sft(answer="  "), sft(answer=""),
+    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "s"},
+                  {"role": "assistant", "content": "b"}]},
+    {"messages": [{"role": "system", "content": "s"}, {"role": "system", "content": "s"},
+                  {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                  {"role": "assistant", "content": "c"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                  {"role": "user", "content": "c"}]},
+    {"messages": [{"role": "assistant", "content": "b"}]},
+    {"messages": [{"role": "developer", "content": "d"}, {"role": "user", "content": "a"},
+                  {"role": "assistant", "content": "b"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "weight": 1}]},
+    {"messages": [{"role": "user", "content": "a"}, {"content": "b", "role": "assistant"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": ["b"]}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "tools": []},
+    {"messages": []}, {"messages": "x"}, {"message": []},
+]
+
+
+def test_clean_fast_path_matches_full_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    lines = (good_sft(10) + _CLEAN_EDGES + [c[1] for c in SFT_BAD] + [c[1] for c in SFT_WARN]
+             + [_mutate(rng.choice(_SFT_BASES + _CLEAN_EDGES[:3]), rng) for _ in range(800)])
+    lines = [x for x in lines if isinstance(x, dict)]
+    schema = validate.schema_validator("sft_line")
+    clean = 0
+    for x in lines:
+        if validate._clean_chat(x):
+            clean += 1
+            chk = validate._LineChecker()
+            chk.sft(x)
+            assert not chk.errs and not chk.warns and schema.is_valid(x), x
+    assert clean > 20
+    raw = [orjson.dumps(x, option=orjson.OPT_SORT_KEYS) for x in lines]  # the validator's own keys
+    fast = validate_lines(lines, "sft").to_dict()
+    fast_raw = validate_lines(lines, "sft", raw=raw).to_dict()
+    monkeypatch.setattr(validate, "_clean_chat", lambda obj: False)
+    full = validate_lines(lines, "sft").to_dict()
+    assert fast == full == fast_raw
+    assert full["n_errors"] > 0 and full["n_warnings"] > 0
+
+
+def test_serialised_lines_are_used_for_duplicates() -> None:
+    lines = good_sft(12) + [sft("ticket 3"), sft("ticket 5")]
+    raw = [orjson.dumps(x) for x in lines]
+    rep = validate_lines(lines, "sft", raw=raw)
+    assert rep.ok and rep.n_lines == rep.n_examples == rep.n_valid == 14
+    assert [(w.line, w.message) for w in rep.warnings] == [(13, "duplicate of line 4"), (14, "duplicate of line 6")]
+    assert rep.to_dict() == validate_lines(lines, "sft").to_dict()
+    with pytest.raises(CuratorError):
+        validate_lines(lines, "sft", raw=raw[:-1])
+    # with a model the tokens are still counted
+    rep = validate_lines(lines, "sft", "gpt-4o", raw=raw)
+    assert rep.tokens is not None and rep.tokens.n_examples == 14
