@@ -52,6 +52,7 @@ class Source:
     rows_read: int = 0
     system_prompt: str | None = None   # SFT/DPO: identical system message on every line
     text_label: str = "text"           # how the text is named in errors
+    finalized: bool = False            # the stage already has its hashes and duplicate marks
 
 
 @dataclass

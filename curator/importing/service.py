@@ -120,7 +120,8 @@ def _need_cols(columns: list[str], wanted: list[str], what: str, file: str) -> l
 
 def _map_tabular(cur: duckdb.DuckDBPyConnection, src: Source, project: Project, o: _Options,
                  file: str) -> dict[str, Any]:
-    """Build the stage from ``_imp_raw``; returns the mapping used."""
+    """Build the stage from ``_imp_raw``; returns the mapping used. Without PII masking the
+    row rules, hashes and duplicate marks are computed in the same pass."""
     cols = src.columns
     if not cols:
         raise InvalidInput("no columns found", file=file)
@@ -176,6 +177,7 @@ def _map_tabular(cur: duckdb.DuckDBPyConnection, src: Source, project: Project, 
     if id_col:
         checks += sql.type_checks(src.kind, id_col, ["VARCHAR", "BIGINT", "UBIGINT"],
                                   "a string or an integer")
+    src.text_label = " + ".join(text_cols)
     sql.build_stage(
         cur, row_expr=src.row_expr, join=src.join,
         text=sql.text_sql(src.kind, text_cols),
@@ -184,8 +186,9 @@ def _map_tabular(cur: duckdb.DuckDBPyConnection, src: Source, project: Project, 
         candidate_a=sql.value_sql(src.kind, cand[0]) if cand else "NULL",
         candidate_b=sql.value_sql(src.kind, cand[1]) if cand else "NULL",
         type_errors=checks,
+        final=None if o.pii else (src.text_label, project.task_type == "preference"),
     )
-    src.text_label = " + ".join(text_cols)
+    src.finalized = not o.pii
     return {"text_cols": text_cols, "id_col": id_col, "meta_cols": meta_cols,
             "candidate_cols": cand or None}
 
@@ -303,7 +306,8 @@ def _run(store: Store, actor: Actor, project: str | int | Project, path: str | P
             if o.pii:
                 _mask_pii(cur, report, preference, src.rows_read, progress)
                 lap("pii")
-            sql.finalize_stage(cur, text_col=src.text_label, preference=preference)
+            if not src.finalized:
+                sql.finalize_stage(cur, text_col=src.text_label, preference=preference)
             sql.mark_project_duplicates(cur, proj.id)
             sql.validate_external_ids_in_project(cur, proj.id)
             set_prompt = (src.system_prompt is not None and not proj.system_prompt)

@@ -8,11 +8,12 @@ whole pipeline must use one cursor. Names used here:
 * ``_imp_perr``   parse errors found while reading (``_row``, ``col``, ``message``)
 * ``_imp_stage``  one row per record, mapped: text, external_id, metadata, candidates, error
 * ``_imp_ans``    answers carried by the file (SFT assistant turn, DPO preference, Label Studio)
-* ``_imp_ids``    ``_row`` -> new ``items.id`` after the insert
+* ``_imp_ids``    ``_row`` -> new ``items.id`` (drawn from the sequence before the insert)
 """
 from __future__ import annotations
 
 import json
+import threading
 import unicodedata
 from typing import Any, Iterable, Sequence
 
@@ -26,7 +27,7 @@ __all__ = [
     "read_lines_raw", "read_json_array_raw", "read_parquet_raw", "parquet_columns",
     "create_table_from_arrow", "append_arrow", "raw_columns", "json_columns", "count_rows",
     "sql_ident", "sql_str", "build_stage", "STAGE_COLUMNS", "stage_errors",
-    "stage_rows", "stage_texts", "replace_texts", "finalize_stage", "mark_project_duplicates",
+    "stage_rows", "stage_texts", "replace_texts", "finalize_stage", "key_sql", "slow_class", "mark_project_duplicates",
     "duplicate_counts", "insert_import", "insert_items",
     "insert_near_duplicates", "insert_answers", "answers_counts",
     "items_by_external_id", "table_counts", "import_rows",
@@ -45,30 +46,97 @@ MAX_METADATA_CHARS = 100_000   # the metadata JSON object, serialized
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one CSV record / JSONL line as the parser sees it
 
 def normalize_text(text: str) -> str:
-    """The dedup key's input: NFKC, casefold, whitespace runs collapsed to one space, trimmed."""
+    """The dedup key's input: NFKC, casefold, whitespace runs collapsed to one space, trimmed.
+
+    ``key_sql`` computes exactly this in SQL; Python runs only for the rare rows that hold a
+    character where the SQL fast path could differ (see ``_slow_chars``)."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def _normalize_arrow(arr: pa.Array) -> pa.Array:
-    """``normalize_text`` over an Arrow column: vectorised for ASCII rows (NFKC and casefold
-    are the identity / lower-casing there), Python for the others."""
-    import pyarrow.compute as pc
+    """``normalize_text`` over an Arrow column (the slow path of ``key_sql``)."""
+    return pa.array([None if v is None else normalize_text(v) for v in arr.to_pylist()],
+                    type=pa.string())
 
-    # every whitespace character -> one space, then runs of spaces -> one space, then trim
-    fast = pc.binary_join(pc.utf8_split_whitespace(pc.ascii_lower(arr)), " ")
-    while pc.any(pc.match_substring(fast, "  ")).as_py():
-        fast = pc.replace_substring(fast, "  ", " ")
-    fast = pc.utf8_trim(fast, " ")
-    ascii_mask = pc.string_is_ascii(arr)
-    if pc.all(pc.fill_null(ascii_mask, True)).as_py():
-        return fast
-    values = arr.to_pylist()
-    flags = ascii_mask.to_pylist()
-    out = fast.to_pylist()
-    for i, (v, is_ascii) in enumerate(zip(values, flags)):
-        if v is not None and not is_ascii:
-            out[i] = normalize_text(v)
-    return pa.array(out, type=pa.string())
+
+# Python's str.split() whitespace. SQL handles space, \t, \n and \r; the others send the row
+# to Python (the non-ASCII ones are NFKC-folded to a space, or are rare separators).
+_PY_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+             + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000")
+_ASCII_SLOW = "\x0b\x0c\x1c\x1d\x1e\x1f"
+_slow_class: str | None = None
+_slow_lock = threading.Lock()
+
+
+def _slow_chars(cur: Cursor) -> set[int]:
+    """Non-ASCII code points where ``lower(text)`` in DuckDB may differ from
+    ``normalize_text``: a row without any of them is already NFC (each character is NFC
+    quick-check Yes with combining class 0), equal to its NFKC (no compatibility
+    decomposition), and DuckDB's ``lower`` equals Python's ``casefold`` on each character.
+    Over-including only costs speed; the test suite checks every code point."""
+    uc = unicodedata
+    out = {ord(c) for c in _PY_SPACE if ord(c) > 127}
+    out.update(range(0x1161, 0x1176))   # Hangul vowel and trailing jamo compose (NFC "maybe")
+    out.update(range(0x11A8, 0x11C3))
+    lowered = dict(cur.execute(
+        "SELECT cp, lower(chr(cp::INTEGER)) FROM range(128, 1114112) t(cp) "
+        "WHERE (cp < 55296 OR cp > 57343) AND lower(chr(cp::INTEGER)) <> chr(cp::INTEGER)"
+    ).fetchall())
+    for cp in range(128, 0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        if uc.combining(c) or c.casefold() != lowered.get(cp, c):
+            out.add(cp)
+            continue
+        d = uc.decomposition(c)
+        if d:
+            parts = d.split()
+            if d[0] != "<" and len(parts) == 2:
+                out.add(int(parts[1], 16))   # may compose with what precedes it
+            if uc.normalize("NFKD", c) != uc.normalize("NFD", c) or uc.normalize("NFC", c) != c:
+                out.add(cp)
+    return out
+
+
+def _regex_class(cps: Iterable[int]) -> str:
+    """An RE2 character class for the code points ``cps``."""
+    xs = sorted(set(cps))
+    parts: list[str] = []
+    i = 0
+    while i < len(xs):
+        j = i
+        while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
+            j += 1
+        a, b = xs[i], xs[j]
+        parts.append(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}")
+        i = j + 1
+    return "[" + "".join(parts) + "]"
+
+
+def slow_class(cur: Cursor) -> str:
+    """The RE2 class of ``_slow_chars`` (computed once per process, ~0.4 s)."""
+    global _slow_class
+    with _slow_lock:
+        if _slow_class is None:
+            _slow_class = _regex_class(_slow_chars(cur))
+        return _slow_class
+
+
+def key_sql(cur: Cursor, expr: str) -> str:
+    """SQL for ``normalize_text(expr)``, vectorised in DuckDB.
+
+    Fast path: ``lower``, line breaks and tabs -> space, runs of spaces -> one, trim.
+    Rows holding a character of ``slow_class`` (or a rare ASCII separator) go to
+    ``curator_norm``, the Python function (``register_functions``)."""
+    x = expr
+    slow = (f"(strlen({x}) <> length({x}) AND regexp_matches({x}, {sql_str(slow_class(cur))}))"
+            + "".join(f" OR contains({x}, chr({ord(c)}))" for c in _ASCII_SLOW))
+    y = f"lower({x})"
+    for a in ("\r\n", "\n\n", "\n", "\r", "\t"):
+        y = f"replace({y}, {' || '.join(f'chr({ord(c)})' for c in a)}, ' ')"
+    fast = f"trim(regexp_replace({y}, ' {{2,}}', ' ', 'g'))"
+    return f"CASE WHEN {slow} THEN curator_norm({x}) ELSE {fast} END"
 
 
 def register_functions(cur: Cursor) -> None:
@@ -81,11 +149,6 @@ def register_functions(cur: Cursor) -> None:
     except duckdb.Error as exc:  # already registered on this database instance
         if "already exists" not in str(exc):
             raise
-
-
-def _norm_sql(expr: str) -> str:
-    """SQL for ``normalize_text(expr)``."""
-    return f"curator_norm({expr})"
 
 
 def sql_ident(name: str) -> str:
@@ -404,27 +467,37 @@ def create_empty_answers(cur: Cursor) -> None:
 
 def build_stage(cur: Cursor, *, row_expr: str, join: str, text: str, external_id: str,
                 metadata: str, candidate_a: str, candidate_b: str,
-                type_errors: Sequence[tuple[str, str, str]]) -> None:
-    """``_imp_raw`` -> ``_imp_stage`` with SQL expressions for each mapped field.
+                type_errors: Sequence[tuple[str, str, str]],
+                final: tuple[str, bool] | None = None) -> None:
+    """``_imp_raw`` -> ``_imp_stage`` with SQL expressions for each mapped field, then drop
+    ``_imp_raw``.
 
     ``type_errors`` are (predicate, column, message-expression) checked before the generic
-    checks of ``validate_stage``.
+    row rules. With ``final=(text_label, preference)`` the rules, the content hash and the
+    duplicate marks are computed in the same pass (``finalize_stage`` is then not needed;
+    it is for stages that change before hashing, e.g. by PII masking).
     """
     err_cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in type_errors)
     col_cases = " ".join(f"WHEN {p} THEN {sql_str(c)}" for p, c, _m in type_errors)
     err = f"CASE {err_cases} END" if type_errors else "NULL::VARCHAR"
     err_col = f"CASE {col_cases} END" if type_errors else "NULL::VARCHAR"
-    cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE _imp_stage AS SELECT {row_expr} AS _row, "
+    select = (
+        f"SELECT {row_expr} AS _row, "
         f"({text})::VARCHAR AS text, ({external_id})::VARCHAR AS external_id, "
         f"({metadata})::VARCHAR AS metadata, ({candidate_a})::VARCHAR AS candidate_a, "
         f"({candidate_b})::VARCHAR AS candidate_b, {err} AS err, {err_col} AS err_col "
         f"FROM _imp_raw {join}"
     )
+    if final:
+        select = _final_select(cur, select, text_col=final[0], preference=final[1])
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _imp_stage AS {select}")
+    cur.execute("DROP TABLE IF EXISTS temp._imp_raw")
     cur.execute(
         "INSERT INTO _imp_stage (_row, err, err_col) SELECT _row, message, col FROM _imp_perr"
     )
     create_empty_answers(cur)
+    if final:
+        _mark_duplicates_in_file(cur)
 
 
 def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
@@ -455,60 +528,60 @@ def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
     return checks
 
 
-def _compute_keys(cur: Cursor, preference: bool, batch_rows: int = 250_000) -> None:
-    """``_imp_keys(_row, key)``: the normalized dedup key, computed in large Arrow batches."""
-    import pyarrow.compute as pc
-
-    cols = "text, candidate_a, candidate_b" if preference else "text"
-    reader = cur.sql(
-        f"SELECT _row, {cols} FROM _imp_stage WHERE err IS NULL AND text IS NOT NULL"
-    ).to_arrow_reader(batch_rows)
-    parts = []
-    for batch in reader:
-        if preference:
-            key = pc.binary_join_element_wise(
-                *[_normalize_arrow(batch.column(i)) for i in (1, 2, 3)], "\x1f")
-        else:
-            key = _normalize_arrow(batch.column(1))
-        parts.append(pa.table({"_row": batch.column(0), "key": key}))
-    tbl = pa.concat_tables(parts) if parts else pa.table(
-        {"_row": pa.array([], pa.int64()), "key": pa.array([], pa.string())})
-    create_table_from_arrow(cur, "_imp_keys", tbl)
-
-
-def finalize_stage(cur: Cursor, *, text_col: str, preference: bool) -> None:
-    """Apply the row rules (first broken rule wins), then hash valid rows and mark in-file
-    duplicates: ``content_hash`` = sha256 of the normalized text (preference items: text and
-    both candidates); ``dup`` = 'file' for a repeat of an earlier row."""
+def _final_select(cur: Cursor, source: str, *, text_col: str, preference: bool) -> str:
+    """SELECT over ``source`` (a query with the ``STAGE_COLUMNS``) that applies the row
+    rules (first broken rule wins) and adds ``content_hash`` = sha256 of the normalised text
+    (preference items: text and both candidates, joined by U+001F) for valid rows, and an
+    empty ``dup``."""
     checks = _checks(text_col, preference)
     cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in checks)
     ccases = " ".join(f"WHEN {p} THEN {c}" for p, c, _m in checks)
-    _compute_keys(cur, preference)
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp_stage2 AS "
-        "SELECT *, CASE WHEN err IS NULL THEN "
-        "  CASE WHEN row_number() OVER (PARTITION BY content_hash ORDER BY _row) > 1 "
-        "  THEN 'file' END END AS dup FROM ("
-        " SELECT _row, text, external_id, metadata, candidate_a, candidate_b, err, err_col, "
-        " CASE WHEN err IS NULL THEN sha256(key) END AS content_hash FROM ("
-        "  SELECT s._row, text, external_id, metadata, candidate_a, candidate_b, k.key, "
-        f"  coalesce(err, CASE {cases} END) AS err, "
-        f"  CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col "
-        "  FROM _imp_stage s LEFT JOIN _imp_keys k ON k._row = s._row)) ORDER BY _row"
+    if preference:
+        key = ("concat_ws(chr(31), " + ", ".join(key_sql(cur, c) for c in
+                                               ("text", "candidate_a", "candidate_b")) + ")")
+    else:
+        key = key_sql(cur, "text")
+    return (
+        "SELECT _row, text, external_id, metadata, candidate_a, candidate_b, err, err_col, "
+        f"CASE WHEN err IS NULL THEN sha256({key}) END AS content_hash, NULL::VARCHAR AS dup "
+        "FROM (SELECT _row, text, external_id, metadata, candidate_a, candidate_b, "
+        f" coalesce(err, CASE {cases} END) AS err, "
+        f" CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col "
+        f" FROM ({source}))"
     )
-    cur.execute("DROP TABLE temp._imp_keys")
-    cur.execute("DROP TABLE temp._imp_stage")
-    cur.execute("ALTER TABLE _imp_stage2 RENAME TO _imp_stage")
-    # an external_id names one item: twice in the file with different texts is ambiguous
+
+
+def _mark_duplicates_in_file(cur: Cursor) -> None:
+    """``dup`` = 'file' for a valid row repeating an earlier row's hash; then an external_id
+    used twice with different texts makes the later rows bad (it must name one item)."""
+    cur.execute(
+        "UPDATE _imp_stage s SET dup = 'file' FROM (SELECT content_hash, min(_row) AS first_row "
+        "  FROM _imp_stage WHERE err IS NULL GROUP BY content_hash HAVING count(*) > 1) d "
+        "WHERE s.content_hash = d.content_hash AND s._row > d.first_row AND s.err IS NULL"
+    )
     cur.execute(
         "UPDATE _imp_stage s SET err = 'external_id ' || s.external_id || ' is also on row ' "
         "|| d.first_row || ' with a different text', err_col = 'external_id', dup = NULL "
-        "FROM (SELECT external_id, arg_min(_row, _row) AS first_row, "
+        "FROM (SELECT external_id, min(_row) AS first_row, "
         "      arg_min(content_hash, _row) AS first_hash FROM _imp_stage "
         "      WHERE err IS NULL AND external_id IS NOT NULL GROUP BY external_id "
         "      HAVING count(DISTINCT content_hash) > 1) d "
         "WHERE s.external_id = d.external_id AND s.err IS NULL AND s.content_hash <> d.first_hash"
     )
+
+
+def finalize_stage(cur: Cursor, *, text_col: str, preference: bool) -> None:
+    """Apply the row rules, hash valid rows and mark in-file duplicates (see
+    ``_final_select``) on a stage built without ``final``."""
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_stage2 AS "
+        + _final_select(cur, "SELECT _row, text, external_id, metadata, candidate_a, candidate_b, "
+                             "err, err_col FROM _imp_stage",
+                        text_col=text_col, preference=preference)
+    )
+    cur.execute("DROP TABLE temp._imp_stage")
+    cur.execute("ALTER TABLE _imp_stage2 RENAME TO _imp_stage")
+    _mark_duplicates_in_file(cur)
 
 
 def validate_external_ids_in_project(cur: Cursor, project_id: int) -> None:
@@ -609,21 +682,26 @@ def set_import_report(cur: Cursor, import_id: int, report: dict[str, Any]) -> No
 
 
 def insert_items(cur: Cursor, project_id: int, import_id: int, *, preference: bool) -> int:
-    """Insert valid, non-duplicate stage rows in file order; fill ``_imp_ids``."""
+    """Insert valid, non-duplicate stage rows with ids from ``seq_items`` in file order, and
+    keep ``_imp_ids(_row, id)``. The ids are drawn first and paired with the rows by rank,
+    so no join back through ``items`` is needed."""
+    n = count_rows(cur, "_imp_stage", "err IS NULL AND dup IS NULL")
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT r._row, v.id FROM "
+        "(SELECT _row, row_number() OVER (ORDER BY _row) AS k FROM _imp_stage "
+        " WHERE err IS NULL AND dup IS NULL) r JOIN "
+        "(SELECT id, row_number() OVER (ORDER BY id) AS k FROM "
+        " (SELECT nextval('seq_items') AS id FROM range(?))) v USING (k)", [n],
+    )
     source = "'import'" if preference else "NULL"
     cur.execute(
-        "INSERT INTO items (project_id, external_id, text, metadata, content_hash, import_id, "
+        "INSERT INTO items (id, project_id, external_id, text, metadata, content_hash, import_id, "
         "candidate_a, candidate_b, candidate_source) "
-        f"SELECT ?, external_id, text, metadata, content_hash, ?, candidate_a, candidate_b, {source} "
-        "FROM _imp_stage WHERE err IS NULL AND dup IS NULL ORDER BY _row",
+        f"SELECT m.id, ?, external_id, text, metadata, content_hash, ?, candidate_a, candidate_b, "
+        f"{source} FROM _imp_stage s JOIN _imp_ids m USING (_row)",
         [project_id, import_id],
     )
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT s._row, i.id FROM items i "
-        "JOIN _imp_stage s ON s.content_hash = i.content_hash "
-        "WHERE i.import_id = ? AND s.err IS NULL AND s.dup IS NULL", [import_id],
-    )
-    return count_rows(cur, "_imp_ids")
+    return n
 
 
 def insert_near_duplicates(cur: Cursor, project_id: int, import_id: int,
