@@ -66,7 +66,8 @@ _CHUNK = 1024             # texts hashed per numpy pass ...
 _CHUNK_CHARS = 1_000_000  # ... and at most about this many characters (arrays stay in cache)
 _VERIFY_BATCH = 20_000    # candidate pairs verified per pass (bounds the arrays held per thread)
 _EST_BATCH = 50_000       # candidate pairs estimated per pass
-_PROBES = 8               # densification probes tried one at a time before the ranked fallback
+_PROBES = 12               # densification probes tried one at a time before the ranked fallback
+_SPARSE = 32              # texts with at most this many filled bins are densified in one step
 #: Candidates whose estimated Jaccard is below threshold - MARGIN_SIGMAS * sigma are dropped
 #: before the exact check (sigma: standard error of a NUM_PERM estimate at the threshold).
 MARGIN_SIGMAS = 2.0
@@ -119,6 +120,9 @@ def _probe_tables() -> tuple[np.ndarray, np.ndarray]:
 
 _PROBE_ORDER, _PROBE_RANK = _probe_tables()
 _PROBE_BY_STEP = np.ascontiguousarray(_PROBE_ORDER.T)  # [t, bin]: the bin probed at step t
+#: [j, i]: rank of bin j in bin i's probe order, times NUM_PERM, plus j (row NUM_PERM: padding).
+_PROBE_SCORE = np.vstack((_PROBE_RANK.T * NUM_PERM + np.arange(NUM_PERM)[:, None],
+                          np.full((1, NUM_PERM), 0xFFFF))).astype(np.uint16)
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,15 +155,31 @@ def jaccard(a: str, b: str) -> float:
 # Shingle hashes and signatures (numpy)
 # --------------------------------------------------------------------------------------------
 
+def _words_at(words: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """The little-endian 8-byte word starting at each byte offset ``pos`` of ``words``' buffer
+    (``words``: the buffer as aligned uint64, with at least one word after the last ``pos``)."""
+    q = pos >> 3
+    s = (pos & 7).astype(np.uint64)
+    s <<= _U64(3)
+    lo = words.take(q)
+    lo >>= s
+    hi = words.take(q + 1)
+    hi <<= _U64(1)  # two shifts: a shift by 64 (when s == 0) is not defined
+    s ^= _U64(63)   # 63 - s
+    hi <<= s
+    lo |= hi
+    return lo
+
+
 def _token_hashes(raw: bytes, tstart: np.ndarray, tlen: np.ndarray) -> np.ndarray:
-    """64-bit hash of each token ``raw[tstart:tstart+tlen]`` (``raw`` padded with 8 spare bytes).
+    """64-bit hash of each token ``raw[tstart:tstart+tlen]`` (``raw`` padded with 16 spare bytes).
 
     A token's bytes are read as little-endian 8-byte words (the last one masked to the token);
     a token of at most 8 bytes hashes to ``mix(word)``, a longer one to ``mix(mix(word_0) +
     sum_k mix(word_k ^ k * GOLD))``. Token bytes are never 0, so the masked word fixes the length.
     """
-    words = np.ndarray((len(raw) - 7,), dtype="<u8", buffer=raw, strides=(1,))  # unaligned view
-    h = words.take(tstart)
+    words = np.frombuffer(raw, dtype="<u8", count=len(raw) // 8)
+    h = _words_at(words, tstart)
     h &= _WORD_MASK[np.minimum(tlen, 8)]
     _mix(h)
     long = np.flatnonzero(tlen > 8)
@@ -168,7 +188,7 @@ def _token_hashes(raw: bytes, tstart: np.ndarray, tlen: np.ndarray) -> np.ndarra
         extra = (ll - 1) >> 3  # words after the first
         first = np.cumsum(extra) - extra
         k = np.arange(int(extra.sum()), dtype=np.int64) - np.repeat(first, extra) + 1
-        w = words.take(np.repeat(ls, extra) + 8 * k)
+        w = _words_at(words, np.repeat(ls, extra) + 8 * k)
         w &= _WORD_MASK[np.minimum(np.repeat(ll, extra) - 8 * k, 8)]
         w ^= k.astype(np.uint64) * _GOLD
         hl = h[long] + np.add.reduceat(_mix(w), first)
@@ -185,9 +205,9 @@ def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray
         doc_start[0] = 1
         np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=n)[:-1] + 1, out=doc_start[1:])
         doc_start[1:] += 1
-    # b"\0" before every text and 9 after the last: tokens start after byte 0 and end before
-    # the padding, which leaves 8 bytes to read a whole word at any token byte.
-    raw = b"\x00" + b"\x00".join(enc) + b"\x00" * 9
+    # b"\0" before every text and 16 after the last: tokens start after byte 0 and end before
+    # the padding, which leaves two whole words to read at any token byte.
+    raw = b"\x00" + b"\x00".join(enc) + b"\x00" * 16
     del enc
     isw = np.frombuffer(raw.translate(_WORD_TABLE), dtype=np.bool_)
     edges = np.flatnonzero(isw[1:] != isw[:-1])
@@ -254,15 +274,28 @@ def _sketch(sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
     np.minimum.at(first, slot, (sh >> _U64(64 - 32 - _BIN_BITS)).astype(np.uint32))
     del slot
     # Optimal densification: an empty bin i of a text takes the value of the filled bin that
-    # comes first in _PROBE_ORDER[i]. Probe a few positions one at a time (almost every empty
-    # bin ends here) ...
+    # comes first in _PROBE_ORDER[i].
     filled = first != _EMPTY
     per_text = filled.reshape(n, NUM_PERM).sum(axis=1)
-    live = np.repeat(per_text > 0, NUM_PERM)
+    sig = first.copy()
+    sparse = np.flatnonzero((per_text > 0) & (per_text <= _SPARSE))
+    if len(sparse):
+        # Texts with few filled bins: rank all of them for every bin at once.
+        fs = np.flatnonzero(filled.reshape(n, NUM_PERM)[sparse])
+        row = fs >> _BIN_BITS
+        k = per_text[sparse]
+        pos = np.arange(len(fs), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k)
+        cand = np.full((len(sparse), _SPARSE), NUM_PERM, dtype=np.int64)
+        cand[row, pos] = fs & (NUM_PERM - 1)
+        best = (_PROBE_SCORE[cand].min(axis=1) & (NUM_PERM - 1)).astype(np.int64)  # (texts, bins)
+        base = (sparse * NUM_PERM)[:, None]
+        slots = base + np.arange(NUM_PERM)
+        sig[slots] = np.where(filled[slots], first[slots], first[base + best])
+    live = np.repeat(per_text > _SPARSE, NUM_PERM)
     live &= ~filled
     empty = np.flatnonzero(live)
     del live
-    sig = first.copy()
+    # Other texts: probe a few positions one at a time (almost every empty bin ends here) ...
     for t in range(_PROBES):
         if len(empty) == 0:
             break
@@ -273,7 +306,7 @@ def _sketch(sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
         sig[empty] = got
         empty = empty[got == _EMPTY]
     if len(empty):
-        # ... then rank all filled bins of the text at once (texts with few filled bins).
+        # ... then rank all filled bins of the text for the few bins left.
         filled_slots = np.flatnonzero(filled)
         off = np.cumsum(per_text) - per_text
         bins = empty & (NUM_PERM - 1)
@@ -300,6 +333,15 @@ def signatures(texts: Sequence[str | None], num_perm: int = NUM_PERM) -> np.ndar
     out = np.empty((len(texts), NUM_PERM), dtype=np.uint32)
     for s, e in _chunks(texts):
         out[s:e] = _sketch(*_shingle_hashes(texts[s:e]))
+    return out
+
+
+def _run_starts(x: np.ndarray) -> np.ndarray:
+    """Mask of the first element of each run of equal values in a sorted array (a cheaper
+    distinct than ``np.unique``, which is slow for int64 in numpy 2.4)."""
+    out = np.empty(len(x), dtype=bool)
+    out[:1] = True
+    np.not_equal(x[1:], x[:-1], out=out[1:])
     return out
 
 
@@ -330,39 +372,46 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM, fn_weight: float = 0.
 
 
 def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(n, bands) uint64: one hash per band of ``rows`` signature values."""
-    keys = np.empty((sig.shape[0], bands), dtype=np.uint64)
+    """(bands, n) uint64: one hash per band of ``rows`` signature values."""
+    keys = np.empty((bands, sig.shape[0]), dtype=np.uint64)
     for i in range(bands):
         h = np.full(sig.shape[0], _GOLD, dtype=np.uint64)
         h *= _U64(i + 1)
         for c in range(i * rows, (i + 1) * rows):
-            h ^= sig[:, c].astype(np.uint64)
+            h ^= sig[:, c]
             h *= _C1
             h ^= h >> _S32
-        keys[:, i] = _mix(h)
+        keys[i] = _mix(h)
     return keys
 
 
-def _bucket_pairs(keys: np.ndarray, rows: np.ndarray, first_new: int) -> np.ndarray:
-    """Candidate pairs (newer, older) as int64 codes ``newer * 2**32 + older``."""
-    out = []
-    for i in range(keys.shape[1]):
-        k = keys[:, i]
-        order = np.lexsort((rows, k))
-        sk, si = k[order], rows[order]
-        start = np.ones(len(sk), dtype=bool)
-        start[1:] = sk[1:] != sk[:-1]
-        gid = np.cumsum(start) - 1
-        head = si[np.flatnonzero(start)][gid]
-        member = ~start & (si >= first_new)
-        out.append((si[member].astype(np.int64) << 32) | head[member])
-        for d in range(1, WINDOW + 1):
-            p = np.flatnonzero(member[d:] & (gid[d:] == gid[:-d])) + d
-            p = p[si[p - d] != head[p]]  # the oldest member is already paired
-            out.append((si[p].astype(np.int64) << 32) | si[p - d])
-    codes = np.concatenate(out)
-    codes.sort()
-    return codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
+def _band_pairs(key: np.ndarray, rows: np.ndarray, first_new: int) -> np.ndarray:
+    """Candidate pairs of one band, as int64 codes ``newer * 2**32 + older``.
+
+    ``key``: the band hash of each row in ``rows`` (ascending row numbers). Rows whose hashes
+    agree on all but the low bits (enough bits to hold a row number) share a bucket; a few more
+    unrelated pairs than with full 64-bit hashes, which the estimate step drops.
+    """
+    bits = _U64(max(1, int(rows[-1]).bit_length()) if len(rows) else 1)
+    packed = key >> bits
+    packed <<= bits
+    packed |= rows.astype(np.uint64)
+    packed.sort()
+    bucket = packed >> bits
+    start = np.ones(len(packed) + 1, dtype=bool)
+    np.not_equal(bucket[1:], bucket[:-1], out=start[1:-1])
+    multi = ~(start[:-1] & start[1:])  # rows in buckets of two or more
+    si = (packed[multi] & ((_U64(1) << bits) - _U64(1))).astype(np.int64)
+    start = start[:-1][multi]
+    gid = np.cumsum(start) - 1
+    head = si[np.flatnonzero(start)][gid]
+    member = ~start & (si >= first_new)
+    out = [(si[member] << 32) | head[member]]
+    for d in range(1, WINDOW + 1):
+        p = np.flatnonzero(member[d:] & (gid[d:] == gid[:-d])) + d
+        p = p[si[p - d] != head[p]]  # the oldest member is already paired
+        out.append((si[p] << 32) | si[p - d])
+    return np.concatenate(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,71 +454,97 @@ def find_near_duplicates(
         raise InvalidInput("near-duplicate check: at most 2**31 rows at once")
 
     bands, rows = lsh_params(threshold, NUM_PERM)
-    keys = np.empty((total, bands), dtype=np.uint64)
-    sig16 = np.empty((total, NUM_PERM), dtype=np.uint16)  # low 16 bits: enough for estimates
+    n_workers = workers or min(2, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        keys, sig16, nonempty = _hash_all(all_texts, bands, rows, pool, progress)
+        newer, older = _candidates(keys, nonempty, first_new, pool)
+        del keys
+        agree = _estimate(sig16, newer, older, pool)
+        del sig16
+        # Keep candidates whose estimate is within the margin of the threshold.
+        margin = MARGIN_SIGMAS * float(np.sqrt(threshold * (1 - threshold) / NUM_PERM))
+        keep = agree >= int(np.ceil((threshold - margin) * NUM_PERM - 1e-9))
+        if len(set(all_ids)) != len(all_ids):  # two rows with one id are the same item: skip
+            ids_arr = np.asarray(all_ids)
+            keep &= ids_arr[newer] != ids_arr[older]
+        newer, older, agree = newer[keep], older[keep], agree[keep]
+        del keep
+        parts = _check(all_texts, newer, older, agree, threshold, pool, n_workers)
+    return _best(all_ids, parts)
+
+
+def _hash_all(all_texts: Sequence[str | None], bands: int, rows: int, pool: ThreadPoolExecutor,
+              progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Band keys ``(bands, n)``, the low 16 bits of each signature ``(n, NUM_PERM)`` (enough
+    for estimates) and which texts have shingles, computed chunk by chunk on the pool."""
+    total = len(all_texts)
+    keys = np.empty((bands, total), dtype=np.uint64)
+    sig16 = np.empty((total, NUM_PERM), dtype=np.uint16)
     nonempty = np.empty(total, dtype=bool)
 
     def work(span: tuple[int, int]) -> int:
         s, e = span
         sh, counts = _shingle_hashes(all_texts[s:e])
         sig = _sketch(sh, counts)
-        keys[s:e] = _band_keys(sig, bands, rows)
+        keys[:, s:e] = _band_keys(sig, bands, rows)
         sig16[s:e] = sig
         nonempty[s:e] = counts > 0
         return e - s
 
-    n_workers = workers or min(2, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        done = 0
-        for n in pool.map(work, _chunks(all_texts)):
-            done += n
-            if progress:
-                progress(done, total)
+    done = 0
+    for n in pool.map(work, _chunks(all_texts)):
+        done += n
+        if progress:
+            progress(done, total)
+    return keys, sig16, nonempty
 
-        live = np.flatnonzero(nonempty)
-        codes = _bucket_pairs(keys[live], live.astype(np.int64), first_new)
-        del keys
-        newer = codes >> 32
-        older = codes & 0xFFFFFFFF
-        del codes
-        # Estimated Jaccard from the signatures, with a margin so that true matches survive.
-        margin = MARGIN_SIGMAS * float(np.sqrt(threshold * (1 - threshold) / NUM_PERM))
-        need = int(np.ceil((threshold - margin) * NUM_PERM - 1e-9))
 
-        def estimate(s: int) -> np.ndarray:
-            return (sig16[newer[s:s + _EST_BATCH]] == sig16[older[s:s + _EST_BATCH]]).sum(axis=1)
+def _candidates(keys: np.ndarray, nonempty: np.ndarray, first_new: int, pool: ThreadPoolExecutor
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct candidate pairs (newer, older) from all bands, sorted by newer then older."""
+    live = np.flatnonzero(nonempty)
+    codes = np.concatenate(list(pool.map(
+        lambda i: _band_pairs(keys[i, live], live, first_new), range(keys.shape[0]))))
+    codes.sort()
+    codes = codes[_run_starts(codes)]
+    return codes >> 32, codes & 0xFFFFFFFF
 
-        agree = np.concatenate([np.zeros(0, dtype=np.int64),
-                                *pool.map(estimate, range(0, len(newer), _EST_BATCH))])
-        keep = agree >= need
-        if len(set(all_ids)) != len(all_ids):  # two rows with one id are the same item: skip
-            ids_arr = np.asarray(all_ids)
-            keep &= ids_arr[newer] != ids_arr[older]
-        newer, older, agree = newer[keep], older[keep], agree[keep]
-        del sig16, keep
 
-        # Check each new row's candidates in decreasing estimated similarity, in rounds of rank
-        # 0, 1, 2-3, 4-7, ...; a row leaves once a round verifies one of its candidates.
-        order = np.lexsort((older, -agree, newer))
-        newer, older = newer[order], older[order]
-        start = np.concatenate(([True], newer[1:] != newer[:-1])) if len(newer) else np.zeros(0, dtype=bool)
-        first_idx = np.flatnonzero(start)
-        rank = np.arange(len(newer)) - np.repeat(first_idx, np.diff(np.append(first_idx, len(newer))))
-        resolved = np.zeros(total, dtype=bool)
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        lo = 0
-        while lo <= (int(rank.max()) if len(rank) else -1):
-            hi = max(1, 2 * lo)
-            sel = (rank >= lo) & (rank < hi) & ~resolved[newer]
-            nw, od = newer[sel], older[sel]
-            step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
-            got = list(pool.map(lambda s: _verify(all_texts, nw[s:s + step], od[s:s + step], threshold),
-                                range(0, len(nw), step)))
-            for g in got:
-                resolved[g[0]] = True
-            parts.extend(got)
-            lo = hi
-    return _best(all_ids, parts)
+def _estimate(sig16: np.ndarray, newer: np.ndarray, older: np.ndarray, pool: ThreadPoolExecutor
+              ) -> np.ndarray:
+    """Number of signature positions on which each pair agrees."""
+    def part(s: int) -> np.ndarray:
+        return (sig16[newer[s:s + _EST_BATCH]] == sig16[older[s:s + _EST_BATCH]]).sum(axis=1)
+
+    return np.concatenate([np.zeros(0, dtype=np.int64),
+                           *pool.map(part, range(0, len(newer), _EST_BATCH))])
+
+
+def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray, agree: np.ndarray,
+           threshold: float, pool: ThreadPoolExecutor, n_workers: int
+           ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Verify candidates exactly: each new row's candidates in decreasing estimated similarity,
+    in rounds of rank 0, 1, 2-3, 4-7, ...; a row leaves once a round verifies one of them."""
+    order = np.lexsort((older, -agree, newer))
+    newer, older = newer[order], older[order]
+    start = np.concatenate(([True], newer[1:] != newer[:-1])) if len(newer) else np.zeros(0, dtype=bool)
+    first_idx = np.flatnonzero(start)
+    rank = np.arange(len(newer)) - np.repeat(first_idx, np.diff(np.append(first_idx, len(newer))))
+    resolved = np.zeros(len(all_texts), dtype=bool)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    lo = 0
+    while lo <= (int(rank.max()) if len(rank) else -1):
+        hi = max(1, 2 * lo)
+        sel = (rank >= lo) & (rank < hi) & ~resolved[newer]
+        nw, od = newer[sel], older[sel]
+        step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
+        got = list(pool.map(lambda s: _verify(all_texts, nw[s:s + step], od[s:s + step], threshold),
+                            range(0, len(nw), step)))
+        for g in got:
+            resolved[g[0]] = True
+        parts.extend(got)
+        lo = hi
+    return parts
 
 
 def _best(all_ids: Sequence[int], parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -487,43 +562,80 @@ def _best(all_ids: Sequence[int], parts: list[tuple[np.ndarray, np.ndarray, np.n
             for n, o, x in zip(nw[first].tolist(), od[first].tolist(), sim[first].tolist())]
 
 
+_PAD = _U64(0xFFFFFFFFFFFFFFFF)
+_ONE = _U64(1)
+_VERIFY_CELLS = 1 << 21  # padded shingle slots per verification block (16 MiB)
+
+
 def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray,
             threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact Jaccard of the shingle sets of candidate pairs (vectorised); pairs >= threshold.
 
-    Shingles are compared by the top 44 bits of their 64-bit hash: two different shingles of a
-    pair share those with probability ~1e-9, so the result is exact in practice.
+    Per pair, one row of a 2-D array holds the newer text's shingle hashes with the lowest bit
+    cleared and the older text's with it set (padding: all ones); sorting the rows puts equal
+    shingles side by side, so distinct shingles per side and shared ones are counted with a few
+    comparisons. Rows are padded to the next power of two of their length and sorted per width,
+    which is much faster than one long sort. Shingles are compared by 63 hash bits, so a false
+    match needs a 1-in-10^18 collision: exact in practice.
     """
     nw, od = newer, older
     if len(nw) == 0:
         return nw, od, np.zeros(0)
-    rows, inv = np.unique(np.concatenate((nw, od)), return_inverse=True)
-    ra, rb = inv[:len(nw)], inv[len(nw):]
-    texts = [all_texts[r] for r in rows.tolist()]
+    both = np.concatenate((nw, od))
+    order = np.argsort(both)
+    start = _run_starts(both[order])
+    uniq = both[order][start]
+    inv = np.empty(len(both), dtype=np.int64)
+    inv[order] = np.cumsum(start) - 1
+    texts = [all_texts[r] for r in uniq.tolist()]
     parts = [_shingle_hashes(texts[cs:ce]) for cs, ce in _chunks(texts)]
     sh = np.concatenate([p[0] for p in parts])
     cnt = np.concatenate([p[1] for p in parts])
-    # Per row: sorted, de-duplicated (row << 44 | hash >> 20) keys.
-    key = np.repeat(np.arange(len(rows), dtype=np.uint64), cnt) << _S44
-    key |= sh >> _S20
-    key.sort()
-    key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-    h = key & _LOW44
-    ucnt = np.bincount((key >> _S44).astype(np.int64), minlength=len(rows))
-    uoff = np.cumsum(ucnt) - ucnt
-
-    def gather(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        c = ucnt[sel]
-        pid = np.repeat(np.arange(len(sel), dtype=np.int64), c)
-        idx = np.repeat(uoff[sel] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
-        return pid, (pid.astype(np.uint64) << _S44) | h[idx]
-
-    pid_a, ka = gather(ra)
-    _, kb = gather(rb)  # sorted: pair blocks in order, each block sorted
-    pos = np.minimum(np.searchsorted(kb, ka), max(len(kb) - 1, 0))
-    found = kb[pos] == ka if len(kb) else np.zeros(len(ka), dtype=bool)
-    inter = np.bincount(pid_a[found], minlength=len(nw))
-    union = ucnt[ra] + ucnt[rb] - inter
-    sim = inter / np.maximum(union, 1)
+    del parts, texts
+    off = np.cumsum(cnt) - cnt
+    ra, rb = inv[:len(nw)], inv[len(nw):]
+    ca, cb = cnt[ra], cnt[rb]
+    width = np.left_shift(1, np.ceil(np.log2(np.maximum(ca + cb, 64))).astype(np.int64))
+    sim = np.zeros(len(nw))
+    order = np.argsort(width, kind="stable")
+    bounds = np.flatnonzero(np.diff(width[order])) + 1
+    for grp in np.split(order, bounds):
+        w = int(width[grp[0]])
+        step = max(1, _VERIFY_CELLS // w)
+        for g0 in range(0, len(grp), step):
+            p = grp[g0:g0 + step]
+            sim[p] = _pair_jaccard(sh, off[ra[p]], ca[p], off[rb[p]], cb[p], w)
     ok = sim >= threshold
     return nw[ok], od[ok], sim[ok]
+
+
+def _pair_jaccard(sh: np.ndarray, oa: np.ndarray, ca: np.ndarray, ob: np.ndarray, cb: np.ndarray,
+                  w: int) -> np.ndarray:
+    """Jaccard of shingle multisets ``sh[oa:oa+ca]`` and ``sh[ob:ob+cb]`` per pair (as sets)."""
+    p = len(oa)
+    block = np.full((p, w), _PAD, dtype=np.uint64)
+    flat = block.reshape(-1)
+    for o, c, shift, side in ((oa, ca, 0, False), (ob, cb, 1, True)):
+        n = int(c.sum())
+        first = np.cumsum(c) - c
+        j = np.arange(n, dtype=np.int64) - np.repeat(first, c)
+        dest = np.repeat(np.arange(p, dtype=np.int64) * w + (ca if side else 0), c) + j
+        v = sh[np.repeat(o, c) + j]
+        if side:
+            v |= _ONE
+        else:
+            v &= ~_ONE
+        flat[dest] = v
+    block.sort(axis=1)
+    new = np.empty((p, w), dtype=bool)
+    new[:, 0] = True
+    np.not_equal(block[:, 1:], block[:, :-1], out=new[:, 1:])
+    new &= block != _PAD
+    side = (block & _ONE).astype(bool)
+    n_b = (new & side).sum(axis=1)
+    n_a = new.sum(axis=1) - n_b
+    # A shingle in both: its (hash, newer) entry is directly followed by (hash, older).
+    shared = (block[:, 1:] - block[:, :-1] == _ONE) & side[:, 1:]
+    inter = shared.sum(axis=1)
+    union = n_a + n_b - inter
+    return inter / np.maximum(union, 1)
