@@ -315,3 +315,23 @@ def test_kill_9_mid_import_leaves_nothing(tmp_path):
         assert (c["projects"], c["imports"], c["items"]) == (1, 0, 0)
     finally:
         s.close()
+
+
+def test_import_caps_duckdb_memory_and_restores_it(store, people, clf_project, tmp_path):
+    """The import runs under IMPORT_MEMORY_LIMIT (temporary tables spill) and leaves the
+    database's memory limit as it found it; items get ids in file order."""
+    cur = store.cursor()
+    before = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    seen = []
+
+    def progress(done, total, stage):
+        seen.append(cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    f = write_csv(tmp_path / "m.csv", [(str(i), f"text number {i}") for i in range(1, 60)])
+    import_file(store, people["lee"], clf_project, f, near_dup=False, progress=progress)
+    assert seen and all(v != before for v in seen)
+    assert cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+    rows = cur.execute("SELECT external_id FROM items WHERE project_id = ? ORDER BY id",
+                       [clf_project.id]).fetchall()
+    assert [int(r[0]) for r in rows] == list(range(1, 60))
+    assert imports_sql.IMPORT_MEMORY_LIMIT

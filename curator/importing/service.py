@@ -285,7 +285,7 @@ def _run(store: Store, actor: Actor, project: str | int | Project, path: str | P
     sql.register_functions(cur)
     rows_out: list[dict[str, Any]] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="curator-import-") as wd:
+        with tempfile.TemporaryDirectory(prefix="curator-import-") as wd, sql.import_memory(cur):
             structured = StructuredOptions(
                 task_type=proj.task_type, label_names=proj.label_names,
                 multi_label=proj.multi_label, answer_source=o.answer_source,
@@ -394,6 +394,8 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: P
             report.exact_duplicates_in_file = dups["in_file"]
             report.exact_duplicates_in_project = dups["in_project"]
             report.exact_duplicates = dups["in_file"] + dups["in_project"]
+            if pairs or sql.has_answers(cur):
+                sql.item_ids(cur, import_id)
             if pairs:
                 ids = sql.row_item_ids(cur)
 

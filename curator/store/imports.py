@@ -8,14 +8,16 @@ whole pipeline must use one cursor. Names used here:
 * ``_imp_perr``   parse errors found while reading (``_row``, ``col``, ``message``)
 * ``_imp_stage``  one row per record, mapped: text, external_id, metadata, candidates, error
 * ``_imp_ans``    answers carried by the file (SFT assistant turn, DPO preference, Label Studio)
-* ``_imp_ids``    ``_row`` -> new ``items.id`` (drawn from the sequence before the insert)
+* ``_imp_ids``    ``_row`` -> new ``items.id`` after the insert (only when answers or
+  near-duplicate flags need it)
 """
 from __future__ import annotations
 
 import json
 import threading
 import unicodedata
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -23,12 +25,12 @@ from duckdb import DuckDBPyConnection as Cursor
 
 __all__ = [
     "MAX_TEXT_CHARS", "MAX_ID_CHARS", "MAX_METADATA_CHARS", "MAX_LINE_BYTES",
-    "normalize_text", "register_functions", "drop_temp", "read_csv_raw", "csv_rejects",
+    "normalize_text", "register_functions", "import_memory", "IMPORT_MEMORY_LIMIT", "drop_temp", "read_csv_raw", "csv_rejects",
     "read_lines_raw", "read_json_array_raw", "read_parquet_raw", "parquet_columns",
     "create_table_from_arrow", "append_arrow", "raw_columns", "json_columns", "count_rows",
     "sql_ident", "sql_str", "build_stage", "STAGE_COLUMNS", "stage_errors",
     "stage_rows", "stage_texts", "replace_texts", "finalize_stage", "key_sql", "slow_class", "mark_project_duplicates",
-    "duplicate_counts", "insert_import", "insert_items",
+    "duplicate_counts", "insert_import", "insert_items", "item_ids", "has_answers",
     "insert_near_duplicates", "insert_answers", "answers_counts",
     "items_by_external_id", "table_counts", "import_rows",
     "value_sql", "json_to_columns", "text_sql", "metadata_sql", "type_checks", "drop_metadata_key", "write_rejects",
@@ -126,17 +128,52 @@ def slow_class(cur: Cursor) -> str:
 def key_sql(cur: Cursor, expr: str) -> str:
     """SQL for ``normalize_text(expr)``, vectorised in DuckDB.
 
-    Fast path: ``lower``, line breaks and tabs -> space, runs of spaces -> one, trim.
+    Fast path: ``lower``, line breaks and tabs -> space (``replace`` is far cheaper than a
+    regular expression matching every space), runs of spaces -> one, trim.
     Rows holding a character of ``slow_class`` (or a rare ASCII separator) go to
     ``curator_norm``, the Python function (``register_functions``)."""
     x = expr
     slow = (f"(strlen({x}) <> length({x}) AND regexp_matches({x}, {sql_str(slow_class(cur))}))"
             + "".join(f" OR contains({x}, chr({ord(c)}))" for c in _ASCII_SLOW))
     y = f"lower({x})"
-    for a in ("\r\n", "\n\n", "\n", "\r", "\t"):
-        y = f"replace({y}, {' || '.join(f'chr({ord(c)})' for c in a)}, ' ')"
-    fast = f"trim(regexp_replace({y}, ' {{2,}}', ' ', 'g'))"
+    for c in "\n\r\t":
+        y = f"replace({y}, chr({ord(c)}), ' ')"
+    for _ in range(3):  # halve runs of spaces with cheap replaces; the regexp then rarely matches
+        y = f"replace({y}, '  ', ' ')"
+    fast = f"trim(regexp_replace({y}, '  +', ' ', 'g'))"
     return f"CASE WHEN {slow} THEN curator_norm({x}) ELSE {fast} END"
+
+
+IMPORT_MEMORY_LIMIT = "2GB"
+_mem_lock = threading.Lock()
+_mem_users = 0
+_mem_saved: str | None = None
+
+
+@contextmanager
+def import_memory(cur: Cursor, limit: str = IMPORT_MEMORY_LIMIT) -> Iterator[None]:
+    """Cap DuckDB's memory while imports run, so the temporary tables spill to the
+    database's temporary directory instead of growing with the file. The setting is
+    per database instance: the first import in saves it, the last one out restores it."""
+    global _mem_users, _mem_saved
+    with _mem_lock:
+        if _mem_users == 0:
+            _mem_saved = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            cur.execute(f"SET memory_limit = {sql_str(limit)}")
+        _mem_users += 1
+    try:
+        yield
+    finally:
+        with _mem_lock:
+            _mem_users -= 1
+            if _mem_users == 0 and _mem_saved:
+                try:  # RESET restores the default exactly; SET only a value set by someone else
+                    cur.execute("RESET memory_limit")
+                    now = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+                    if now != _mem_saved:
+                        cur.execute(f"SET memory_limit = {sql_str(_mem_saved)}")
+                except duckdb.Error:
+                    pass
 
 
 def register_functions(cur: Cursor) -> None:
@@ -682,26 +719,26 @@ def set_import_report(cur: Cursor, import_id: int, report: dict[str, Any]) -> No
 
 
 def insert_items(cur: Cursor, project_id: int, import_id: int, *, preference: bool) -> int:
-    """Insert valid, non-duplicate stage rows with ids from ``seq_items`` in file order, and
-    keep ``_imp_ids(_row, id)``. The ids are drawn first and paired with the rows by rank,
-    so no join back through ``items`` is needed."""
-    n = count_rows(cur, "_imp_stage", "err IS NULL AND dup IS NULL")
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT r._row, v.id FROM "
-        "(SELECT _row, row_number() OVER (ORDER BY _row) AS k FROM _imp_stage "
-        " WHERE err IS NULL AND dup IS NULL) r JOIN "
-        "(SELECT id, row_number() OVER (ORDER BY id) AS k FROM "
-        " (SELECT nextval('seq_items') AS id FROM range(?))) v USING (k)", [n],
-    )
+    """Insert valid, non-duplicate stage rows (ids from ``seq_items``, in file order: the
+    stage is scanned in insertion order). ``item_ids`` maps rows to ids when needed."""
     source = "'import'" if preference else "NULL"
-    cur.execute(
-        "INSERT INTO items (id, project_id, external_id, text, metadata, content_hash, import_id, "
+    return cur.execute(
+        "INSERT INTO items (project_id, external_id, text, metadata, content_hash, import_id, "
         "candidate_a, candidate_b, candidate_source) "
-        f"SELECT m.id, ?, external_id, text, metadata, content_hash, ?, candidate_a, candidate_b, "
-        f"{source} FROM _imp_stage s JOIN _imp_ids m USING (_row)",
+        f"SELECT ?, external_id, text, metadata, content_hash, ?, candidate_a, candidate_b, {source} "
+        "FROM _imp_stage WHERE err IS NULL AND dup IS NULL",
         [project_id, import_id],
+    ).fetchall()[0][0]
+
+
+def item_ids(cur: Cursor, import_id: int) -> None:
+    """``_imp_ids(_row, id)`` for the rows ``insert_items`` added (valid rows have distinct
+    hashes, so the hash identifies the row). Only answers and near-duplicate flags need it."""
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT s._row, i.id FROM items i "
+        "JOIN _imp_stage s ON s.content_hash = i.content_hash "
+        "WHERE i.import_id = ? AND s.err IS NULL AND s.dup IS NULL", [import_id],
     )
-    return n
 
 
 def insert_near_duplicates(cur: Cursor, project_id: int, import_id: int,
@@ -723,6 +760,10 @@ def insert_near_duplicates(cur: Cursor, project_id: int, import_id: int,
     finally:
         cur.unregister("_imp_arrow")
     return len(pairs)
+
+
+def has_answers(cur: Cursor) -> bool:
+    return bool(cur.execute("SELECT EXISTS (SELECT 1 FROM _imp_ans)").fetchall()[0][0])
 
 
 def answer_annotators(cur: Cursor) -> list[str]:
