@@ -144,7 +144,7 @@ def key_sql(cur: Cursor, expr: str) -> str:
     return f"CASE WHEN {slow} THEN curator_norm({x}) ELSE {fast} END"
 
 
-IMPORT_MEMORY_LIMIT = "2GB"
+IMPORT_MEMORY_LIMIT = "4GB"
 _mem_lock = threading.Lock()
 _mem_users = 0
 _mem_saved: str | None = None
@@ -309,7 +309,7 @@ def lines_to_json(cur: Cursor, row_expr: str, join: str) -> None:
     cur.execute(
         f"CREATE OR REPLACE TEMP TABLE _imp_lines AS SELECT {row_expr} AS _row, line, "
         f"json_valid(line) AS ok, left(ltrim(line), 1) = '{{' AS obj "
-        f"FROM _imp_raw {join} WHERE trim(line) <> ''"
+        f"FROM _imp_raw {join} WHERE trim(line) <> ''{' ORDER BY _row' if join else ''}"
     )
     cur.execute(
         "INSERT INTO _imp_perr SELECT _row, NULL, CASE WHEN NOT ok "
@@ -317,11 +317,11 @@ def lines_to_json(cur: Cursor, row_expr: str, join: str) -> None:
         "ELSE 'expected a JSON object, got ' || json_type(line) END "
         "FROM _imp_lines WHERE NOT ok OR NOT obj"
     )
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT _row, line AS j FROM _imp_lines "
-        "WHERE ok AND obj ORDER BY _row"
-    )
-    cur.execute("DROP TABLE temp._imp_lines")
+    # keep the table (no second copy of the file): drop the bad lines, rename
+    cur.execute("DELETE FROM _imp_lines WHERE NOT ok OR NOT obj")
+    cur.execute("DROP TABLE temp._imp_raw")
+    cur.execute("ALTER TABLE _imp_lines RENAME COLUMN line TO j")
+    cur.execute("ALTER TABLE _imp_lines RENAME TO _imp_raw")
 
 
 def read_json_array_raw(cur: Cursor, path: str, *, limit: int | None = None) -> None:
@@ -394,14 +394,15 @@ def append_arrow(cur: Cursor, table: str, data: pa.Table) -> None:
 # ---------------------------------------------------------------------------- mapping
 def json_to_columns(cur: Cursor, columns: Sequence[str]) -> None:
     """``_imp_raw(_row, j)`` -> ``_imp_raw(_row, <one JSON column per key>)``, parsing each
-    object once (``json_extract`` with a list of paths)."""
+    object once (``json_extract`` with a list of paths); the row order is kept (DuckDB
+    preserves insertion order), so no sort."""
     if not columns:
         return
     paths = "[" + ", ".join(_json_path(c) for c in columns) + "]"
     cols = ", ".join(f"v[{i + 1}] AS {sql_ident(c)}" for i, c in enumerate(columns))
     cur.execute(
         f"CREATE OR REPLACE TEMP TABLE _imp_raw2 AS SELECT _row, {cols} FROM "
-        f"(SELECT _row, json_extract(j, {paths}) AS v FROM _imp_raw) ORDER BY _row"
+        f"(SELECT _row, json_extract(j, {paths}) AS v FROM _imp_raw)"
     )
     cur.execute("DROP TABLE temp._imp_raw")
     cur.execute("ALTER TABLE _imp_raw2 RENAME TO _imp_raw")
