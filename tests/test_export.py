@@ -438,3 +438,22 @@ def test_timings_and_garbage_collector_restored(store, people):
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_one_call_serialisation_equals_line_by_line():
+    from curator.export import _serialise
+
+    tricky = ['},{"messages":[', 'a"}\n{"messages":', "back\\slash \"quoted\" },{", "Привет 🤖 \u2028 \x00 \x7f",
+              '{"messages": 1}', ""]
+    sft = [{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": t},
+                         {"role": "assistant", "content": "billing"}]} for t in tricky]
+    dpo = [{"input": {"messages": [{"role": "user", "content": t}]},
+            "preferred_output": [{"role": "assistant", "content": t + "!"}],
+            "non_preferred_output": [{"role": "assistant", "content": "no"}]} for t in tricky]
+    mixed = sft[:2] + [{"other": 1, "messages": []}] + sft[2:]  # first keys differ: line by line
+    for lines in (sft, dpo, mixed, sft[:1], [{}], [{"messages": {"messages": {"messages": 1}}}] * 3):
+        chunks, raw = _serialise(lines)
+        assert raw == [orjson.dumps(x) for x in lines]
+        assert b"".join(chunks) == b"".join(orjson.dumps(x) + b"\n" for x in lines)
+    assert _serialise([]) == ([], [])
+    assert _serialise([{"messages": {1, 2}}]) is None  # not serialisable: the validator reports it
