@@ -159,14 +159,17 @@ def _words_at(words: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """The little-endian 8-byte word starting at each byte offset ``pos`` of ``words``' buffer
     (``words``: the buffer as aligned uint64, with at least one word after the last ``pos``)."""
     q = pos >> 3
-    s = (pos & 7).astype(np.uint64)
-    s <<= _U64(3)
     lo = words.take(q)
-    lo >>= s
-    hi = words.take(q + 1)
-    hi <<= _U64(1)  # two shifts: a shift by 64 (when s == 0) is not defined
-    s ^= _U64(63)   # 63 - s
-    hi <<= s
+    q += 1
+    hi = words.take(q)
+    s = q  # reuse: bit offset within the word
+    np.bitwise_and(pos, 7, out=s)
+    s <<= 3
+    su = s.view(np.uint64)
+    lo >>= su
+    hi <<= _U64(1)  # two shifts: a shift by 64 (when the offset is 0) is not defined
+    su ^= _U64(63)  # 63 - offset
+    hi <<= su
     lo |= hi
     return lo
 
@@ -175,13 +178,15 @@ def _token_hashes(raw: bytes, tstart: np.ndarray, tlen: np.ndarray) -> np.ndarra
     """64-bit hash of each token ``raw[tstart:tstart+tlen]`` (``raw`` padded with 16 spare bytes).
 
     A token's bytes are read as little-endian 8-byte words (the last one masked to the token);
-    a token of at most 8 bytes hashes to ``mix(word)``, a longer one to ``mix(mix(word_0) +
-    sum_k mix(word_k ^ k * GOLD))``. Token bytes are never 0, so the masked word fixes the length.
+    a token of at most 8 bytes hashes to ``f(word)`` (``f``: multiply, xor-shift), a longer one
+    to ``mix(f(word_0) + sum_k mix(word_k ^ k * GOLD))``. Token bytes are never 0, so the masked word fixes the length.
     """
     words = np.frombuffer(raw, dtype="<u8", count=len(raw) // 8)
     h = _words_at(words, tstart)
     h &= _WORD_MASK[np.minimum(tlen, 8)]
-    _mix(h)
+    # A light bijective mix is enough here: the shingle hash built from these is fully mixed.
+    h *= _M2
+    h ^= h >> _S31
     long = np.flatnonzero(tlen > 8)
     if len(long):
         ls, ll = tstart[long], tlen[long]
@@ -535,7 +540,8 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
     lo = 0
     while lo <= (int(rank.max()) if len(rank) else -1):
         hi = max(1, 2 * lo)
-        sel = (rank >= lo) & (rank < hi) & ~resolved[newer]
+        sel = np.flatnonzero((rank >= lo) & (rank < hi) & ~resolved[newer])
+        sel = sel[np.argsort(older[sel], kind="stable")]  # a batch re-hashes fewer distinct rows
         nw, od = newer[sel], older[sel]
         step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
         got = list(pool.map(lambda s: _verify(all_texts, nw[s:s + step], od[s:s + step], threshold),
@@ -564,7 +570,7 @@ def _best(all_ids: Sequence[int], parts: list[tuple[np.ndarray, np.ndarray, np.n
 
 _PAD = _U64(0xFFFFFFFFFFFFFFFF)
 _ONE = _U64(1)
-_VERIFY_CELLS = 1 << 21  # padded shingle slots per verification block (16 MiB)
+_VERIFY_CELLS = 1 << 20  # padded shingle slots per verification block (8 MiB)
 
 
 def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray,
@@ -573,10 +579,10 @@ def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarra
 
     Per pair, one row of a 2-D array holds the newer text's shingle hashes with the lowest bit
     cleared and the older text's with it set (padding: all ones); sorting the rows puts equal
-    shingles side by side, so distinct shingles per side and shared ones are counted with a few
-    comparisons. Rows are padded to the next power of two of their length and sorted per width,
-    which is much faster than one long sort. Shingles are compared by 63 hash bits, so a false
-    match needs a 1-in-10^18 collision: exact in practice.
+    shingles side by side, so distinct and shared shingles are counted by comparing neighbours.
+    Rows are padded to a multiple of 64 and sorted per width, which is much faster than one
+    long sort. Shingles are compared by 63 hash bits, so a false match needs a 1-in-10^18
+    collision: exact in practice.
     """
     nw, od = newer, older
     if len(nw) == 0:
@@ -589,13 +595,15 @@ def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarra
     inv[order] = np.cumsum(start) - 1
     texts = [all_texts[r] for r in uniq.tolist()]
     parts = [_shingle_hashes(texts[cs:ce]) for cs, ce in _chunks(texts)]
-    sh = np.concatenate([p[0] for p in parts])
+    sh_new = np.concatenate([p[0] for p in parts])
     cnt = np.concatenate([p[1] for p in parts])
     del parts, texts
+    sh_old = sh_new | _ONE
+    sh_new &= ~_ONE
     off = np.cumsum(cnt) - cnt
     ra, rb = inv[:len(nw)], inv[len(nw):]
     ca, cb = cnt[ra], cnt[rb]
-    width = np.left_shift(1, np.ceil(np.log2(np.maximum(ca + cb, 64))).astype(np.int64))
+    width = (ca + cb + 63) & ~63
     sim = np.zeros(len(nw))
     order = np.argsort(width, kind="stable")
     bounds = np.flatnonzero(np.diff(width[order])) + 1
@@ -604,38 +612,29 @@ def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarra
         step = max(1, _VERIFY_CELLS // w)
         for g0 in range(0, len(grp), step):
             p = grp[g0:g0 + step]
-            sim[p] = _pair_jaccard(sh, off[ra[p]], ca[p], off[rb[p]], cb[p], w)
+            sim[p] = _pair_jaccard(sh_new, off[ra[p]], ca[p], sh_old, off[rb[p]], cb[p], w)
     ok = sim >= threshold
     return nw[ok], od[ok], sim[ok]
 
 
-def _pair_jaccard(sh: np.ndarray, oa: np.ndarray, ca: np.ndarray, ob: np.ndarray, cb: np.ndarray,
-                  w: int) -> np.ndarray:
-    """Jaccard of shingle multisets ``sh[oa:oa+ca]`` and ``sh[ob:ob+cb]`` per pair (as sets)."""
+def _pair_jaccard(sa: np.ndarray, oa: np.ndarray, ca: np.ndarray, sb: np.ndarray, ob: np.ndarray,
+                  cb: np.ndarray, w: int) -> np.ndarray:
+    """Per pair, Jaccard of the sets ``sa[oa:oa+ca]`` (even hashes) and ``sb[ob:ob+cb]`` (odd)."""
     p = len(oa)
     block = np.full((p, w), _PAD, dtype=np.uint64)
     flat = block.reshape(-1)
-    for o, c, shift, side in ((oa, ca, 0, False), (ob, cb, 1, True)):
-        n = int(c.sum())
+    row0 = np.arange(0, p * w, w, dtype=np.int64)
+    for src_arr, o, c, dest0 in ((sa, oa, ca, row0), (sb, ob, cb, row0 + ca)):
         first = np.cumsum(c) - c
-        j = np.arange(n, dtype=np.int64) - np.repeat(first, c)
-        dest = np.repeat(np.arange(p, dtype=np.int64) * w + (ca if side else 0), c) + j
-        v = sh[np.repeat(o, c) + j]
-        if side:
-            v |= _ONE
-        else:
-            v &= ~_ONE
-        flat[dest] = v
+        src = np.repeat(o - first, c)
+        src += np.arange(len(src), dtype=np.int64)
+        dest = np.repeat(dest0 - o, c)
+        dest += src
+        flat[dest] = src_arr[src]
     block.sort(axis=1)
-    new = np.empty((p, w), dtype=bool)
-    new[:, 0] = True
-    np.not_equal(block[:, 1:], block[:, :-1], out=new[:, 1:])
-    new &= block != _PAD
-    side = (block & _ONE).astype(bool)
-    n_b = (new & side).sum(axis=1)
-    n_a = new.sum(axis=1) - n_b
-    # A shingle in both: its (hash, newer) entry is directly followed by (hash, older).
-    shared = (block[:, 1:] - block[:, :-1] == _ONE) & side[:, 1:]
-    inter = shared.sum(axis=1)
-    union = n_a + n_b - inter
-    return inter / np.maximum(union, 1)
+    # Sorted, (hash, newer) comes right before (hash, older): they differ in the last bit only.
+    step = block[:, 1:] ^ block[:, :-1]
+    inter = (step == _ONE).sum(axis=1)
+    distinct = np.count_nonzero(step, axis=1) + 1  # distinct (hash, side) entries, padding too
+    distinct -= (ca + cb) < w
+    return inter / np.maximum(distinct - inter, 1)
