@@ -348,18 +348,19 @@ def count_sft_columns(system: str | None, users: Sequence[str], assistants: Sequ
     The same numbers as :func:`count_examples` on the lines
     ``{"messages": [system?, {"role": "user", "content": users[i]}, {"role": "assistant",
     "content": assistants[i]}]}`` (the system message is left out when ``system`` is empty),
-    but the chat overhead is added arithmetically and only distinct strings are encoded: the
-    system prompt once, a few labels once, each ticket once.
+    but the chat overhead is added arithmetically: the system prompt and the roles are encoded
+    once, the replies once per distinct text (a few labels), the user texts in threads.
     """
     if len(users) != len(assistants):
         raise CuratorError("count_sft_columns: users and assistants must have the same length")
-    lengths = text_lengths([*users, *assistants, "system", "user", "assistant",
-                            *([system] if system else [])], model)
+    encoding = encoding_for_model(model)
+    lengths = text_lengths([*assistants, "system", "user", "assistant", *([system] if system else [])],
+                           model)
     fixed = _message_tokens("user", lengths) + _message_tokens("assistant", lengths)
     if system:
         fixed += _message_tokens("system", lengths) + lengths[system]
-    get = lengths.__getitem__
-    return [fixed + u + a for u, a in zip(map(get, users), map(get, assistants))]
+    user_tokens = _encode_lengths(users, encoding)  # texts are mostly distinct: no lookup table
+    return [fixed + u + a for u, a in zip(user_tokens, map(lengths.__getitem__, assistants))]
 
 
 def count_dpo_columns(system: str | None, users: Sequence[str], preferred: Sequence[str],
@@ -367,19 +368,21 @@ def count_dpo_columns(system: str | None, users: Sequence[str], preferred: Seque
     """(input, preferred, non_preferred) tokens per DPO example given as columns of strings.
 
     The same numbers as :func:`count_dpo_examples` on lines with ``input.messages =
-    [system?, user]`` and one assistant message per output; distinct strings encoded once.
+    [system?, user]`` and one assistant message per output; the system prompt and roles are
+    encoded once, the texts in threads.
     """
     if not len(users) == len(preferred) == len(rejected):
         raise CuratorError("count_dpo_columns: users, preferred and rejected must have the same length")
-    lengths = text_lengths([*users, *preferred, *rejected, "system", "user", "assistant",
-                            *([system] if system else [])], model)
+    encoding = encoding_for_model(model)
+    lengths = text_lengths(["system", "user", "assistant", *([system] if system else [])], model)
     fixed_in = _message_tokens("user", lengths)
     if system:
         fixed_in += _message_tokens("system", lengths) + lengths[system]
     out = _message_tokens("assistant", lengths)
-    get = lengths.__getitem__
+    n = len(users)
+    counts = _encode_lengths([*users, *preferred, *rejected], encoding)
     return [(fixed_in + u, out + p, out + r)
-            for u, p, r in zip(map(get, users), map(get, preferred), map(get, rejected))]
+            for u, p, r in zip(counts[:n], counts[n:2 * n], counts[2 * n:])]
 
 
 def count_messages(messages: Sequence[Mapping[str, Any]], model: str) -> int:
