@@ -210,3 +210,105 @@ def test_recall_matches_datasketch() -> None:
     recall_ds = len(ds_found) / len(truth)
     assert recall_ours >= 0.9
     assert recall_ours >= recall_ds - 0.05, (recall_ours, recall_ds)
+
+
+def _reference_signature(shingle_hashes: list[int]) -> np.ndarray:
+    """The documented sketch, one text at a time in plain Python: bin = top 7 bits, value = next
+    32 bits, minimum per bin; an empty bin copies the first filled bin of its probe order."""
+    from curator.neardup import _PROBE_ORDER
+
+    first = [None] * NUM_PERM
+    for x in shingle_hashes:
+        b, v = x >> 57, (x >> 25) & 0xFFFFFFFF
+        first[b] = v if first[b] is None else min(first[b], v)
+    if all(v is None for v in first):
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+    out = [v if v is not None else next(first[j] for j in _PROBE_ORDER[b] if first[j] is not None)
+           for b, v in enumerate(first)]
+    return np.array(out, dtype=np.uint32)
+
+
+def test_sketch_follows_its_definition() -> None:
+    from curator.neardup import _shingle_hashes, _sketch
+
+    r = random.Random(11)
+    # Texts from 0 to ~300 shingles: sparse ones (few filled bins) and dense ones take
+    # different code paths.
+    texts = [" ".join(r.choice(_WORDS) + str(r.randint(0, 50)) for _ in range(n))
+             for n in [0, 1, 2, 3, 5, 9, 20, 35, 60, 120, 300] * 6]
+    sh, counts = _shingle_hashes(texts)
+    sig = _sketch(sh, counts)
+    start = 0
+    for i, c in enumerate(counts.tolist()):
+        assert np.array_equal(sig[i], _reference_signature(sh[start:start + c].tolist())), i
+        start += c
+
+
+def test_shingle_hashes_identify_shingles() -> None:
+    from curator.neardup import _shingle_hashes
+
+    r = random.Random(12)
+    vocab = ["a", "bb", "eight888", "nine99999", "sixteen_16_chars", "seventeen17_chars", "x" * 40,
+             "Zoë", "café", "ß", "日本語テキスト", "İstanbul", "q" * 8 + "r", "q" * 8 + "s", "Word", "word"]
+    texts = [r.choice([" ", ", ", "!! ", "\n"]).join(r.choice(vocab) for _ in range(r.choice([0, 1, 2, 3, 7, 30])))
+             for _ in range(1500)]
+    sh, counts = _shingle_hashes(texts)
+    seen: dict[tuple[str, ...], int] = {}
+    back: dict[int, tuple[str, ...]] = {}
+    start = 0
+    for text, c in zip(texts, counts.tolist()):
+        toks = tokens(text)
+        seq = [tuple(toks)] if 0 < len(toks) < 3 else list(zip(toks, toks[1:], toks[2:]))
+        assert len(seq) == c
+        for s, h in zip(seq, sh[start:start + c].tolist()):
+            assert seen.setdefault(s, h) == h  # one shingle, one hash ...
+            assert back.setdefault(h, s) == s  # ... and one hash, one shingle
+        start += c
+    assert len(seen) > 500
+
+
+def test_estimates_track_jaccard() -> None:
+    r = random.Random(13)
+    a = [ticket(r, r.randint(40, 120)) for _ in range(400)]
+    b = [edit_words(t, r, r.choice([1, 2, 4, 8, 15])) for t in a]
+    j = np.array([jaccard(x, y) for x, y in zip(a, b)])
+    est = (signatures(a) == signatures(b)).mean(axis=1)
+    err = est - j
+    assert abs(err.mean()) < 0.01                        # unbiased
+    assert err.std() < 1.3 * np.sqrt((j * (1 - j)).mean() / NUM_PERM)  # as precise as MinHash
+    with pytest.raises(InvalidInput, match="num_perm"):
+        signatures(a, num_perm=64)
+
+
+def test_reported_similarity_is_exact_for_repeats_long_tokens_and_long_texts() -> None:
+    r = random.Random(14)
+    loop = "reset the hub then reset the hub again " * 40  # many repeated shingles
+    long_tokens = " ".join("".join(r.choice("abcdef") for _ in range(r.randint(9, 30))) for _ in range(80))
+    huge = ticket(r, 6000)                                # one wide comparison block
+    texts = [loop, long_tokens, huge, loop + " thanks", edit_words(long_tokens, r, 2),
+             edit_words(huge, r, 40), long_tokens.upper()]
+    pairs = find_near_duplicates(texts, list(range(len(texts))))
+    found = {a: (b, s) for a, b, s in pairs}
+    assert set(found) == {3, 4, 5, 6}
+    for a, (b, s) in found.items():
+        assert s == pytest.approx(jaccard(texts[a], texts[b]), abs=1e-12)
+    assert found[6] == (1, 1.0)
+
+
+def test_band_buckets_pair_with_oldest_and_window() -> None:
+    from curator.neardup import WINDOW, _band_pairs
+
+    r = random.Random(15)
+    n, first_new = 400, 100
+    rows = np.arange(n, dtype=np.int64)
+    key = np.array([r.choice([1, 2, 3]) << 40 if r.random() < 0.3 else r.getrandbits(64) for _ in range(n)],
+                   dtype=np.uint64)
+    got = set(_band_pairs(key, rows, first_new).tolist())
+    want = set()
+    for k in set(key.tolist()):
+        members = [i for i in range(n) if key[i] == k]
+        for pos, i in enumerate(members):
+            if i >= first_new and pos > 0:
+                for j in {members[0], *members[max(0, pos - WINDOW):pos]}:
+                    want.add(i << 32 | j)
+    assert got == want
