@@ -378,15 +378,19 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM, fn_weight: float = 0.
 
 def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(bands, n) uint64: one hash per band of ``rows`` signature values."""
-    keys = np.empty((bands, sig.shape[0]), dtype=np.uint64)
+    n = sig.shape[0]
+    cols = np.ascontiguousarray(sig[:, :bands * rows].T)
+    keys = np.empty((bands, n), dtype=np.uint64)
+    tmp = np.empty(n, dtype=np.uint64)
     for i in range(bands):
-        h = np.full(sig.shape[0], _GOLD, dtype=np.uint64)
-        h *= _U64(i + 1)
+        h = keys[i]
+        h.fill((0x9E3779B97F4A7C15 * (i + 1)) % 2**64)  # _GOLD * (i + 1), wrapped
         for c in range(i * rows, (i + 1) * rows):
-            h ^= sig[:, c]
+            h ^= cols[c]
             h *= _C1
-            h ^= h >> _S32
-        keys[i] = _mix(h)
+            np.right_shift(h, _S32, out=tmp)
+            h ^= tmp
+        _mix(h)
     return keys
 
 
@@ -530,7 +534,8 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
            ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Verify candidates exactly: each new row's candidates in decreasing estimated similarity,
     in rounds of rank 0, 1, 2-3, 4-7, ...; a row leaves once a round verifies one of them."""
-    order = np.lexsort((older, -agree, newer))
+    # Candidates arrive sorted by (newer, older); a stable sort by (newer, -agree) keeps that.
+    order = np.argsort((newer << 8) | (NUM_PERM - agree), kind="stable")
     newer, older = newer[order], older[order]
     start = np.concatenate(([True], newer[1:] != newer[:-1])) if len(newer) else np.zeros(0, dtype=bool)
     first_idx = np.flatnonzero(start)
