@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -95,14 +96,34 @@ _WORD_BYTE[0x80:] = True
 _WORD_TABLE = bytes(int(v) for v in _WORD_BYTE)  # for bytes.translate: word byte -> 1, other -> 0
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, in place on a uint64 array (wrapping arithmetic)."""
-    x ^= x >> _S30
-    x *= _M1
-    x ^= x >> _S27
-    x *= _M2
-    x ^= x >> _S31
+def _mix(x: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+    """splitmix64 finaliser, in place on a uint64 array (wrapping arithmetic); ``tmp``: an
+    optional work array of at least ``len(x)`` elements."""
+    t = np.empty_like(x) if tmp is None else tmp[:len(x)]
+    for shift, mult in ((_S30, _M1), (_S27, _M2)):
+        np.right_shift(x, shift, out=t)
+        x ^= t
+        x *= mult
+    np.right_shift(x, _S31, out=t)
+    x ^= t
     return x
+
+
+class _Scratch(threading.local):
+    """Work arrays that one thread reuses from chunk to chunk. Fresh memory costs a page fault
+    per 4 KiB page when first written (about 2 us each on the 2-core VM this was measured on),
+    and glibc hands freed chunk-sized blocks back to the kernel, so reuse pays."""
+
+    def __init__(self) -> None:
+        self.bufs: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, n: int, dtype: type) -> np.ndarray:
+        """A work array of ``n`` elements (contents undefined), valid until the next ``get``
+        of the same name in this thread."""
+        buf = self.bufs.get(name)
+        if buf is None or len(buf) < n:
+            buf = self.bufs[name] = np.empty(n + n // 4, dtype=dtype)
+        return buf[:n]
 
 
 def _probe_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -155,11 +176,13 @@ def jaccard(a: str, b: str) -> float:
 # Shingle hashes and signatures (numpy)
 # --------------------------------------------------------------------------------------------
 
-def _words_at(words: np.ndarray, pos: np.ndarray) -> np.ndarray:
+def _words_at(words: np.ndarray, pos: np.ndarray, out: np.ndarray | None = None,
+              work: np.ndarray | None = None) -> np.ndarray:
     """The little-endian 8-byte word starting at each byte offset ``pos`` of ``words``' buffer
-    (``words``: the buffer as aligned uint64, with at least one word after the last ``pos``)."""
-    q = pos >> 3
-    lo = words.take(q)
+    (``words``: the buffer as aligned uint64, with at least one word after the last ``pos``).
+    ``out`` (uint64) and ``work`` (int64, ``len(pos)``) are optional work arrays."""
+    q = np.right_shift(pos, 3, out=work)
+    lo = words.take(q, out=out)
     q += 1
     hi = words.take(q)
     s = q  # reuse: bit offset within the word
@@ -174,19 +197,26 @@ def _words_at(words: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return lo
 
 
-def _token_hashes(raw: bytes, tstart: np.ndarray, tlen: np.ndarray) -> np.ndarray:
-    """64-bit hash of each token ``raw[tstart:tstart+tlen]`` (``raw`` padded with 16 spare bytes).
+def _token_hashes(raw: bytes, tstart: np.ndarray, tlen: np.ndarray, out: np.ndarray,
+                  scratch: _Scratch) -> None:
+    """64-bit hash of each token ``raw[tstart:tstart+tlen]`` into ``out`` (``raw`` padded with
+    16 spare bytes).
 
     A token's bytes are read as little-endian 8-byte words (the last one masked to the token);
     a token of at most 8 bytes hashes to ``f(word)`` (``f``: multiply, xor-shift), a longer one
-    to ``mix(f(word_0) + sum_k mix(word_k ^ k * GOLD))``. Token bytes are never 0, so the masked word fixes the length.
+    to ``mix(f(word_0) + sum_k mix(word_k ^ k * GOLD))``. Token bytes are never 0, so the
+    masked word fixes the length.
     """
+    m = len(tstart)
     words = np.frombuffer(raw, dtype="<u8", count=len(raw) // 8)
-    h = _words_at(words, tstart)
-    h &= _WORD_MASK[np.minimum(tlen, 8)]
+    work = scratch.get("work", m, np.int64)
+    h = _words_at(words, tstart, out=out, work=work)
+    np.minimum(tlen, 8, out=work)
+    tmp = scratch.get("tmp", m, np.uint64)
+    h &= _WORD_MASK.take(work, out=tmp)
     # A light bijective mix is enough here: the shingle hash built from these is fully mixed.
     h *= _M2
-    h ^= h >> _S31
+    h ^= np.right_shift(h, _S31, out=tmp)
     long = np.flatnonzero(tlen > 8)
     if len(long):
         ls, ll = tstart[long], tlen[long]
@@ -198,11 +228,12 @@ def _token_hashes(raw: bytes, tstart: np.ndarray, tlen: np.ndarray) -> np.ndarra
         w ^= k.astype(np.uint64) * _GOLD
         hl = h[long] + np.add.reduceat(_mix(w), first)
         h[long] = _mix(hl)
-    return h
 
 
-def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+def _shingle_hashes(texts: Sequence[str | None], scratch: _Scratch | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """64-bit shingle hashes (uint64 array, grouped by text, repeats kept) and the count per text."""
+    scratch = scratch if scratch is not None else _Scratch()
     n = len(texts)
     enc = [(t or "")[:MAX_CHARS].lower().encode("utf-8", "surrogatepass") for t in texts]
     doc_start = np.empty(n, dtype=np.int64)
@@ -212,19 +243,22 @@ def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray
         doc_start[1:] += 1
     # b"\0" before every text and 16 after the last: tokens start after byte 0 and end before
     # the padding, which leaves two whole words to read at any token byte.
-    raw = b"\x00" + b"\x00".join(enc) + b"\x00" * 16
+    enc.append(bytes(15))
+    raw = b"\x00" + b"\x00".join(enc)
     del enc
     isw = np.frombuffer(raw.translate(_WORD_TABLE), dtype=np.bool_)
-    edges = np.flatnonzero(isw[1:] != isw[:-1])
+    change = np.not_equal(isw[1:], isw[:-1], out=scratch.get("change", len(isw) - 1, np.bool_))
+    edges = np.flatnonzero(change)
     edges += 1
-    tstart = edges[0::2]
-    tlen = edges[1::2] - tstart
-    del isw, edges
-    m = len(tstart)
+    m = len(edges) // 2
     if m == 0:
         return np.empty(0, dtype=np.uint64), np.zeros(n, dtype=np.int64)
-    th = np.empty(m + 2, dtype=np.uint64)
-    th[:m] = _token_hashes(raw, tstart, tlen)
+    tstart = scratch.get("tstart", m, np.int64)
+    np.copyto(tstart, edges[0::2])
+    tlen = np.subtract(edges[1::2], tstart, out=scratch.get("tlen", m, np.int64))
+    del isw, edges
+    th = scratch.get("th", m + 2, np.uint64)
+    _token_hashes(raw, tstart, tlen, th[:m], scratch)
     th[m:] = 0
     first = np.searchsorted(tstart, doc_start)
     end = np.empty(n, dtype=np.int64)
@@ -233,10 +267,12 @@ def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray
     ntok = end - first
     # Shingle j = tokens j, j+1, j+2; the last two positions of each text would cross into the
     # next one. A text of 1-2 tokens gets one shingle at its first position (missing tokens: 0).
-    sh = th[:m] * _C1
-    sh += th[1:m + 1] * _C2
+    tmp = scratch.get("tmp", m, np.uint64)
+    sh = np.multiply(th[:m], _C1, out=scratch.get("sh", m, np.uint64))
+    sh += np.multiply(th[1:m + 1], _C2, out=tmp)
     sh += th[2:]
-    keep = np.ones(m, dtype=bool)
+    keep = scratch.get("keep", m, np.bool_)
+    keep.fill(True)
     keep[end[ntok >= 1] - 1] = False
     keep[end[ntok >= 2] - 2] = False
     short = np.flatnonzero((ntok > 0) & (ntok < SHINGLE_WORDS))
@@ -245,7 +281,7 @@ def _shingle_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray
         sh[f] = th[f] * _C1 + np.where(ntok[short] == 2, th[f + 1], _U64(0)) * _C2
         keep[f] = True
     counts = np.maximum(ntok - (SHINGLE_WORDS - 1), np.minimum(ntok, 1))
-    return _mix(sh[keep]), counts
+    return _mix(sh[keep], tmp), counts
 
 
 def _chunks(texts: Sequence[str | None]) -> list[tuple[int, int]]:
@@ -266,21 +302,26 @@ def _chunks(texts: Sequence[str | None]) -> list[tuple[int, int]]:
     return out
 
 
-def _sketch(sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _sketch(sh: np.ndarray, counts: np.ndarray, scratch: _Scratch | None = None) -> np.ndarray:
     """(n, NUM_PERM) uint32 one-permutation signatures, densified; texts without shingles get
     all 0xFFFFFFFF. A bin counts as filled when its minimum is not 0xFFFFFFFF."""
+    scratch = scratch if scratch is not None else _Scratch()
     n = len(counts)
-    first = np.full(n * NUM_PERM, _EMPTY, dtype=np.uint32)
     if len(sh) == 0:
-        return first.reshape(n, NUM_PERM)
+        return np.full((n, NUM_PERM), _EMPTY, dtype=np.uint32)
+    first = scratch.get("first", n * NUM_PERM, np.uint32)
+    first.fill(_EMPTY)
     # Bin: the top 7 bits of the shingle hash; value: the 32 bits after them.
+    m = len(sh)
     slot = np.repeat(np.arange(0, n * NUM_PERM, NUM_PERM, dtype=np.int64), counts)
-    slot |= (sh >> _U64(64 - _BIN_BITS)).astype(np.int64)
-    np.minimum.at(first, slot, (sh >> _U64(64 - 32 - _BIN_BITS)).astype(np.uint32))
+    tmp = scratch.get("tmp", m, np.uint64)
+    slot |= np.right_shift(sh, _U64(64 - _BIN_BITS), out=tmp).view(np.int64)
+    np.right_shift(sh, _U64(64 - 32 - _BIN_BITS), out=tmp)
+    np.minimum.at(first, slot, tmp.astype(np.uint32))
     del slot
     # Optimal densification: an empty bin i of a text takes the value of the filled bin that
     # comes first in _PROBE_ORDER[i].
-    filled = first != _EMPTY
+    filled = np.not_equal(first, _EMPTY, out=scratch.get("filled", n * NUM_PERM, np.bool_))
     per_text = filled.reshape(n, NUM_PERM).sum(axis=1)
     sig = first.copy()
     sparse = np.flatnonzero((per_text > 0) & (per_text <= _SPARSE))
@@ -490,11 +531,12 @@ def _hash_all(all_texts: Sequence[str | None], bands: int, rows: int, pool: Thre
     keys = np.empty((bands, total), dtype=np.uint64)
     sig16 = np.empty((total, NUM_PERM), dtype=np.uint16)
     nonempty = np.empty(total, dtype=bool)
+    scratch = _Scratch()
 
     def work(span: tuple[int, int]) -> int:
         s, e = span
-        sh, counts = _shingle_hashes(all_texts[s:e])
-        sig = _sketch(sh, counts)
+        sh, counts = _shingle_hashes(all_texts[s:e], scratch)
+        sig = _sketch(sh, counts, scratch)
         keys[:, s:e] = _band_keys(sig, bands, rows)
         sig16[s:e] = sig
         nonempty[s:e] = counts > 0
@@ -541,6 +583,7 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
     first_idx = np.flatnonzero(start)
     rank = np.arange(len(newer)) - np.repeat(first_idx, np.diff(np.append(first_idx, len(newer))))
     resolved = np.zeros(len(all_texts), dtype=bool)
+    scratch = _Scratch()
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     lo = 0
     while lo <= (int(rank.max()) if len(rank) else -1):
@@ -549,7 +592,7 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
         sel = sel[np.argsort(older[sel], kind="stable")]  # a batch re-hashes fewer distinct rows
         nw, od = newer[sel], older[sel]
         step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
-        got = list(pool.map(lambda s: _verify(all_texts, nw[s:s + step], od[s:s + step], threshold),
+        got = list(pool.map(lambda s: _verify(all_texts, nw[s:s + step], od[s:s + step], threshold, scratch),
                             range(0, len(nw), step)))
         for g in got:
             resolved[g[0]] = True
@@ -579,7 +622,7 @@ _VERIFY_CELLS = 1 << 20  # padded shingle slots per verification block (8 MiB)
 
 
 def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray,
-            threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            threshold: float, scratch: _Scratch | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact Jaccard of the shingle sets of candidate pairs (vectorised); pairs >= threshold.
 
     Per pair, one row of a 2-D array holds the newer text's shingle hashes with the lowest bit
@@ -599,7 +642,8 @@ def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarra
     inv = np.empty(len(both), dtype=np.int64)
     inv[order] = np.cumsum(start) - 1
     texts = [all_texts[r] for r in uniq.tolist()]
-    parts = [_shingle_hashes(texts[cs:ce]) for cs, ce in _chunks(texts)]
+    scratch = scratch if scratch is not None else _Scratch()
+    parts = [_shingle_hashes(texts[cs:ce], scratch) for cs, ce in _chunks(texts)]
     sh_new = np.concatenate([p[0] for p in parts])
     cnt = np.concatenate([p[1] for p in parts])
     del parts, texts
