@@ -66,8 +66,9 @@ MAX_CHARS = 1_000_000
 _CHUNK = 1024             # texts hashed per numpy pass ...
 _CHUNK_CHARS = 1_000_000  # ... and at most about this many characters (arrays stay in cache)
 _VERIFY_BATCH = 20_000    # candidate pairs verified per pass (bounds the arrays held per thread)
+_BLOCK_PAIRS = 50_000     # candidate pairs whose texts are hashed once and kept together
 _EST_BATCH = 50_000       # candidate pairs estimated per pass
-_PROBES = 12               # densification probes tried one at a time before the ranked fallback
+_PROBES = 12              # densification probes tried one at a time before the ranked fallback
 _SPARSE = 32              # texts with at most this many filled bins are densified in one step
 #: Candidates whose estimated Jaccard is below threshold - MARGIN_SIGMAS * sigma are dropped
 #: before the exact check (sigma: standard error of a NUM_PERM estimate at the threshold).
@@ -575,29 +576,64 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
            threshold: float, pool: ThreadPoolExecutor, n_workers: int
            ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Verify candidates exactly: each new row's candidates in decreasing estimated similarity,
-    in rounds of rank 0, 1, 2-3, 4-7, ...; a row leaves once a round verifies one of them."""
+    in rounds of rank 0, 1, 2-3, 4-7, ...; a row leaves once a round verifies one of them.
+
+    New rows are taken in blocks of about ``_BLOCK_PAIRS`` candidate pairs; a block's texts are
+    hashed when a round first needs them and kept until the block is done, so a text is hashed
+    once per block, not once per round and batch (memory: the shingle hashes of one block).
+    """
+    if len(newer) == 0:
+        return []
     # Candidates arrive sorted by (newer, older); a stable sort by (newer, -agree) keeps that.
     order = np.argsort((newer << 8) | (NUM_PERM - agree), kind="stable")
     newer, older = newer[order], older[order]
-    start = np.concatenate(([True], newer[1:] != newer[:-1])) if len(newer) else np.zeros(0, dtype=bool)
-    first_idx = np.flatnonzero(start)
+    first_idx = np.flatnonzero(_run_starts(newer))
     rank = np.arange(len(newer)) - np.repeat(first_idx, np.diff(np.append(first_idx, len(newer))))
+    cuts = first_idx[np.searchsorted(first_idx, np.arange(0, len(newer), _BLOCK_PAIRS))]
+    cuts = np.append(cuts[_run_starts(cuts)], len(newer)).tolist()
     resolved = np.zeros(len(all_texts), dtype=bool)
+    where = np.full(len(all_texts), -1, dtype=np.int64)  # a row's place in the block's store
     scratch = _Scratch()
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    lo = 0
-    while lo <= (int(rank.max()) if len(rank) else -1):
-        hi = max(1, 2 * lo)
-        sel = np.flatnonzero((rank >= lo) & (rank < hi) & ~resolved[newer])
-        sel = sel[np.argsort(older[sel], kind="stable")]  # a batch re-hashes fewer distinct rows
-        nw, od = newer[sel], older[sel]
-        step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
-        got = list(pool.map(lambda s: _verify(all_texts, nw[s:s + step], od[s:s + step], threshold, scratch),
-                            range(0, len(nw), step)))
-        for g in got:
-            resolved[g[0]] = True
-        parts.extend(got)
-        lo = hi
+    for b0, b1 in zip(cuts[:-1], cuts[1:]):
+        nw_b, od_b, rank_b = newer[b0:b1], older[b0:b1], rank[b0:b1]
+        sh = np.empty(0, dtype=np.uint64)   # the block's shingle hashes, lowest bit cleared
+        off = np.empty(0, dtype=np.int64)   # per stored text: start in ``sh`` ...
+        cnt = np.empty(0, dtype=np.int64)   # ... and number of shingles
+        stored: list[np.ndarray] = []
+        lo, top = 0, int(rank_b.max())
+        while lo <= top:
+            sel = np.flatnonzero((rank_b >= lo) & (rank_b < max(1, 2 * lo)) & ~resolved[nw_b])
+            lo = max(1, 2 * lo)
+            if len(sel) == 0:
+                continue
+            nw, od = nw_b[sel], od_b[sel]
+            need = np.concatenate((nw, od))
+            need = need[where[need] < 0]
+            if len(need):
+                need.sort()
+                need = need[_run_starts(need)]
+                texts = [all_texts[r] for r in need.tolist()]
+                got = list(pool.map(lambda se: _shingle_hashes(texts[se[0]:se[1]], scratch), _chunks(texts)))
+                new_cnt = np.concatenate([g[1] for g in got])
+                where[need] = np.arange(len(cnt), len(cnt) + len(need))
+                off = np.concatenate((off, len(sh) + np.cumsum(new_cnt) - new_cnt))
+                cnt = np.concatenate((cnt, new_cnt))
+                sh = np.concatenate([sh, *(g[0] for g in got)])
+                sh[off[-len(need)]:] &= ~_ONE
+                stored.append(need)
+                del got, texts
+            ia, ib = where[nw], where[od]
+            step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
+            sims = np.concatenate(list(pool.map(
+                lambda s: _pair_sims(sh, off[ia[s:s + step]], cnt[ia[s:s + step]],
+                                     off[ib[s:s + step]], cnt[ib[s:s + step]]),
+                range(0, len(nw), step))))
+            ok = sims >= threshold
+            parts.append((nw[ok], od[ok], sims[ok]))
+            resolved[nw[ok]] = True
+        for rows in stored:
+            where[rows] = -1
     return parts
 
 
@@ -621,65 +657,50 @@ _ONE = _U64(1)
 _VERIFY_CELLS = 1 << 20  # padded shingle slots per verification block (8 MiB)
 
 
-def _verify(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray,
-            threshold: float, scratch: _Scratch | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact Jaccard of the shingle sets of candidate pairs (vectorised); pairs >= threshold.
+def _pair_sims(sh: np.ndarray, oa: np.ndarray, ca: np.ndarray, ob: np.ndarray, cb: np.ndarray
+               ) -> np.ndarray:
+    """Exact Jaccard of the shingle sets ``sh[oa:oa+ca]`` and ``sh[ob:ob+cb]`` of each pair.
 
-    Per pair, one row of a 2-D array holds the newer text's shingle hashes with the lowest bit
-    cleared and the older text's with it set (padding: all ones); sorting the rows puts equal
-    shingles side by side, so distinct and shared shingles are counted by comparing neighbours.
-    Rows are padded to a multiple of 64 and sorted per width, which is much faster than one
-    long sort. Shingles are compared by 63 hash bits, so a false match needs a 1-in-10^18
-    collision: exact in practice.
+    Per pair, one row of a 2-D array holds the newer text's shingle hashes (lowest bit cleared,
+    as stored) and the older text's with the lowest bit set (padding: all ones); sorting the
+    rows puts equal shingles side by side, so distinct and shared shingles are counted by
+    comparing neighbours. Rows are padded to a multiple of 64 and sorted per width, which is
+    much faster than one long sort. Shingles are compared by 63 hash bits, so a false match
+    needs a 1-in-10^18 collision: exact in practice.
     """
-    nw, od = newer, older
-    if len(nw) == 0:
-        return nw, od, np.zeros(0)
-    both = np.concatenate((nw, od))
-    order = np.argsort(both)
-    start = _run_starts(both[order])
-    uniq = both[order][start]
-    inv = np.empty(len(both), dtype=np.int64)
-    inv[order] = np.cumsum(start) - 1
-    texts = [all_texts[r] for r in uniq.tolist()]
-    scratch = scratch if scratch is not None else _Scratch()
-    parts = [_shingle_hashes(texts[cs:ce], scratch) for cs, ce in _chunks(texts)]
-    sh_new = np.concatenate([p[0] for p in parts])
-    cnt = np.concatenate([p[1] for p in parts])
-    del parts, texts
-    sh_old = sh_new | _ONE
-    sh_new &= ~_ONE
-    off = np.cumsum(cnt) - cnt
-    ra, rb = inv[:len(nw)], inv[len(nw):]
-    ca, cb = cnt[ra], cnt[rb]
     width = (ca + cb + 63) & ~63
-    sim = np.zeros(len(nw))
+    sim = np.zeros(len(oa))
     order = np.argsort(width, kind="stable")
     bounds = np.flatnonzero(np.diff(width[order])) + 1
     for grp in np.split(order, bounds):
+        if len(grp) == 0:
+            continue
         w = int(width[grp[0]])
         step = max(1, _VERIFY_CELLS // w)
         for g0 in range(0, len(grp), step):
             p = grp[g0:g0 + step]
-            sim[p] = _pair_jaccard(sh_new, off[ra[p]], ca[p], sh_old, off[rb[p]], cb[p], w)
-    ok = sim >= threshold
-    return nw[ok], od[ok], sim[ok]
+            sim[p] = _pair_jaccard(sh, oa[p], ca[p], ob[p], cb[p], w)
+    return sim
 
 
-def _pair_jaccard(sa: np.ndarray, oa: np.ndarray, ca: np.ndarray, sb: np.ndarray, ob: np.ndarray,
-                  cb: np.ndarray, w: int) -> np.ndarray:
-    """Per pair, Jaccard of the sets ``sa[oa:oa+ca]`` (even hashes) and ``sb[ob:ob+cb]`` (odd)."""
+def _pair_jaccard(sh: np.ndarray, oa: np.ndarray, ca: np.ndarray, ob: np.ndarray, cb: np.ndarray,
+                  w: int) -> np.ndarray:
+    """Per pair, Jaccard of the sets ``sh[oa:oa+ca]`` and ``sh[ob:ob+cb]`` (hashes with the
+    lowest bit cleared), in one ``(pairs, w)`` block."""
     p = len(oa)
     block = np.full((p, w), _PAD, dtype=np.uint64)
     flat = block.reshape(-1)
     row0 = np.arange(0, p * w, w, dtype=np.int64)
-    for src_arr, o, c, dest0 in ((sa, oa, ca, row0), (sb, ob, cb, row0 + ca)):
+    for o, c, dest0, older in ((oa, ca, row0, False), (ob, cb, row0 + ca, True)):
         first = np.cumsum(c) - c
         src = np.repeat(o - first, c)
         src += np.arange(len(src), dtype=np.int64)
         dest = np.repeat(dest0 - o, c)
         dest += src
-        flat[dest] = src_arr[src]
+        v = sh[src]
+        if older:
+            v |= _ONE
+        flat[dest] = v
     block.sort(axis=1)
     # Sorted, (hash, newer) comes right before (hash, older): they differ in the last bit only.
     step = block[:, 1:] ^ block[:, :-1]
