@@ -66,7 +66,8 @@ MAX_CHARS = 1_000_000
 _CHUNK = 1024             # texts hashed per numpy pass ...
 _CHUNK_CHARS = 1_000_000  # ... and at most about this many characters (arrays stay in cache)
 _VERIFY_BATCH = 20_000    # candidate pairs verified per pass (bounds the arrays held per thread)
-_BLOCK_PAIRS = 50_000     # candidate pairs whose texts are hashed once and kept together
+_BLOCK_PAIRS = 50_000     # candidate pairs verified per block (texts hashed once per block)
+_STORE_SHINGLES = 1 << 24 # shingle hashes kept for verification across blocks (128 MiB)
 _EST_BATCH = 50_000       # candidate pairs estimated per pass
 _PROBES = 12              # densification probes tried one at a time before the ranked fallback
 _SPARSE = 32              # texts with at most this many filled bins are densified in one step
@@ -578,9 +579,10 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
     """Verify candidates exactly: each new row's candidates in decreasing estimated similarity,
     in rounds of rank 0, 1, 2-3, 4-7, ...; a row leaves once a round verifies one of them.
 
-    New rows are taken in blocks of about ``_BLOCK_PAIRS`` candidate pairs; a block's texts are
-    hashed when a round first needs them and kept until the block is done, so a text is hashed
-    once per block, not once per round and batch (memory: the shingle hashes of one block).
+    New rows are taken in blocks of about ``_BLOCK_PAIRS`` candidate pairs. Texts are hashed
+    when a round first needs them and kept while a later block may still need them, up to
+    ``_STORE_SHINGLES`` shingle hashes (beyond that the store is emptied and refilled), so a
+    popular older text is not hashed again for every block and round.
     """
     if len(newer) == 0:
         return []
@@ -590,17 +592,19 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
     first_idx = np.flatnonzero(_run_starts(newer))
     rank = np.arange(len(newer)) - np.repeat(first_idx, np.diff(np.append(first_idx, len(newer))))
     cuts = first_idx[np.searchsorted(first_idx, np.arange(0, len(newer), _BLOCK_PAIRS))]
-    cuts = np.append(cuts[_run_starts(cuts)], len(newer)).tolist()
+    cuts = np.append(cuts[_run_starts(cuts)], len(newer))
+    # The last block that may need each row's text.
+    block_of = np.repeat(np.arange(len(cuts) - 1), np.diff(cuts))
+    last_use = np.full(len(all_texts), -1, dtype=np.int64)
+    np.maximum.at(last_use, older, block_of)
+    np.maximum.at(last_use, newer, block_of)
+    del block_of
     resolved = np.zeros(len(all_texts), dtype=bool)
-    where = np.full(len(all_texts), -1, dtype=np.int64)  # a row's place in the block's store
+    store = _Store(len(all_texts))
     scratch = _Scratch()
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for b0, b1 in zip(cuts[:-1], cuts[1:]):
+    for b, (b0, b1) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
         nw_b, od_b, rank_b = newer[b0:b1], older[b0:b1], rank[b0:b1]
-        sh = np.empty(0, dtype=np.uint64)   # the block's shingle hashes, lowest bit cleared
-        off = np.empty(0, dtype=np.int64)   # per stored text: start in ``sh`` ...
-        cnt = np.empty(0, dtype=np.int64)   # ... and number of shingles
-        stored: list[np.ndarray] = []
         lo, top = 0, int(rank_b.max())
         while lo <= top:
             sel = np.flatnonzero((rank_b >= lo) & (rank_b < max(1, 2 * lo)) & ~resolved[nw_b])
@@ -609,21 +613,16 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
                 continue
             nw, od = nw_b[sel], od_b[sel]
             need = np.concatenate((nw, od))
-            need = need[where[need] < 0]
+            need = need[store.where[need] < 0]
             if len(need):
                 need.sort()
                 need = need[_run_starts(need)]
                 texts = [all_texts[r] for r in need.tolist()]
-                got = list(pool.map(lambda se: _shingle_hashes(texts[se[0]:se[1]], scratch), _chunks(texts)))
-                new_cnt = np.concatenate([g[1] for g in got])
-                where[need] = np.arange(len(cnt), len(cnt) + len(need))
-                off = np.concatenate((off, len(sh) + np.cumsum(new_cnt) - new_cnt))
-                cnt = np.concatenate((cnt, new_cnt))
-                sh = np.concatenate([sh, *(g[0] for g in got)])
-                sh[off[-len(need)]:] &= ~_ONE
-                stored.append(need)
-                del got, texts
-            ia, ib = where[nw], where[od]
+                store.add(need, list(pool.map(lambda se: _shingle_hashes(texts[se[0]:se[1]], scratch),
+                                              _chunks(texts))))
+                del texts
+            ia, ib = store.where[nw], store.where[od]
+            sh, off, cnt = store.sh, store.off, store.cnt
             step = max(2000, min(_VERIFY_BATCH, -(-len(nw) // n_workers)))
             sims = np.concatenate(list(pool.map(
                 lambda s: _pair_sims(sh, off[ia[s:s + step]], cnt[ia[s:s + step]],
@@ -632,9 +631,66 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
             ok = sims >= threshold
             parts.append((nw[ok], od[ok], sims[ok]))
             resolved[nw[ok]] = True
-        for rows in stored:
-            where[rows] = -1
+        store.drop(last_use[store.rows] <= b)
     return parts
+
+
+class _Store:
+    """Shingle hashes of texts kept for verification: one growing buffer (lowest hash bit
+    cleared), each text's slice given by ``off``/``cnt`` at position ``where[row]``."""
+
+    def __init__(self, total: int) -> None:
+        self.where = np.full(total, -1, dtype=np.int64)
+        self.buf = np.empty(0, dtype=np.uint64)
+        self.fill = 0
+        self.off = np.empty(0, dtype=np.int64)
+        self.cnt = np.empty(0, dtype=np.int64)
+        self.rows = np.empty(0, dtype=np.int64)
+
+    @property
+    def sh(self) -> np.ndarray:
+        return self.buf[:self.fill]
+
+    def add(self, rows: np.ndarray, hashed: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Append the texts of ``rows`` (not stored yet), hashed chunk by chunk."""
+        cnt = np.concatenate([h[1] for h in hashed])
+        k = int(cnt.sum())
+        if self.fill + k > len(self.buf):
+            grown = np.empty(max(2 * len(self.buf), self.fill + k), dtype=np.uint64)
+            grown[:self.fill] = self.buf[:self.fill]
+            self.buf = grown
+        start = self.fill
+        for sh, _ in hashed:
+            self.buf[self.fill:self.fill + len(sh)] = sh
+            self.fill += len(sh)
+        self.buf[start:self.fill] &= ~_ONE
+        self.where[rows] = np.arange(len(self.rows), len(self.rows) + len(rows))
+        self.off = np.concatenate((self.off, start + np.cumsum(cnt) - cnt))
+        self.cnt = np.concatenate((self.cnt, cnt))
+        self.rows = np.concatenate((self.rows, rows))
+
+    def drop(self, dead: np.ndarray) -> None:
+        """Forget the texts marked ``dead``; compact when they hold half the buffer or more,
+        and empty the store when the rest exceeds half of ``_STORE_SHINGLES``."""
+        live_size = int(self.cnt[~dead].sum())
+        if live_size > _STORE_SHINGLES // 2:
+            dead = np.ones(len(self.rows), dtype=bool)
+            live_size = 0
+        if 2 * (self.fill - live_size) < self.fill and len(self.buf) <= _STORE_SHINGLES:
+            return  # few dead texts: leave them in place until the buffer fills up
+        keep = ~dead
+        self.where[self.rows] = -1
+        off, cnt = self.off[keep], self.cnt[keep]
+        first = np.cumsum(cnt) - cnt
+        src = np.repeat(off - first, cnt)
+        src += np.arange(len(src), dtype=np.int64)
+        kept = self.buf[src]
+        if len(self.buf) > _STORE_SHINGLES:
+            self.buf = np.empty(max(len(kept), _STORE_SHINGLES // 2), dtype=np.uint64)
+        self.buf[:len(kept)] = kept
+        self.fill = len(kept)
+        self.off, self.cnt, self.rows = first, cnt, self.rows[keep]
+        self.where[self.rows] = np.arange(len(self.rows))
 
 
 def _best(all_ids: Sequence[int], parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
