@@ -591,8 +591,10 @@ def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray
     newer, older = newer[order], older[order]
     first_idx = np.flatnonzero(_run_starts(newer))
     rank = np.arange(len(newer)) - np.repeat(first_idx, np.diff(np.append(first_idx, len(newer))))
-    cuts = first_idx[np.searchsorted(first_idx, np.arange(0, len(newer), _BLOCK_PAIRS))]
-    cuts = np.append(cuts[_run_starts(cuts)], len(newer))
+    # Block starts: the first new row starting at or after every _BLOCK_PAIRS-th pair.
+    at = np.searchsorted(first_idx, np.arange(0, len(newer), _BLOCK_PAIRS))
+    cuts = np.append(first_idx[at[at < len(first_idx)]], len(newer))
+    cuts = cuts[_run_starts(cuts)]
     # The last block that may need each row's text.
     block_of = np.repeat(np.arange(len(cuts) - 1), np.diff(cuts))
     last_use = np.full(len(all_texts), -1, dtype=np.int64)

@@ -312,3 +312,23 @@ def test_band_buckets_pair_with_oldest_and_window() -> None:
                 for j in {members[0], *members[max(0, pos - WINDOW):pos]}:
                     want.add(i << 32 | j)
     assert got == want
+
+
+def test_result_does_not_depend_on_verification_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import curator.neardup as nd
+
+    r = random.Random(16)
+    texts: list[str] = []
+    for _ in range(1500):
+        if texts and r.random() < 0.5:
+            texts.append(edit_words(r.choice(texts[-200:]), r, r.choice([1, 2, 3, 5])))
+        else:
+            texts.append(ticket(r, r.randint(30, 80)))
+    ids = list(range(len(texts)))
+    expected = find_near_duplicates(texts[500:], ids[500:], existing=(texts[:500], ids[:500]))
+    assert len(expected) > 150
+    # Tiny blocks and store: many blocks, texts dropped, compacted and the store emptied.
+    monkeypatch.setattr(nd, "_BLOCK_PAIRS", 7)
+    monkeypatch.setattr(nd, "_STORE_SHINGLES", 4000)
+    monkeypatch.setattr(nd, "_VERIFY_BATCH", 50)
+    assert find_near_duplicates(texts[500:], ids[500:], existing=(texts[:500], ids[:500])) == expected
