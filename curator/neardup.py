@@ -5,8 +5,8 @@ How it works, in four vectorised steps:
 1. Normalise and tokenise: ``str.lower()``, then a token is a maximal run of ``[0-9a-z_]`` or
    non-ASCII characters (so punctuation, spacing and case never matter). Done on the UTF-8
    bytes of a chunk of texts at once with numpy; each token gets a stable 64-bit hash (its
-   bytes read 8 at a time as little-endian words, mixed with splitmix64), the same in every
-   process and run.
+   bytes read 8 at a time as little-endian words, then mixed), the same in every process and
+   run.
 2. Shingles: every 3 consecutive tokens of a text (a text of 1-2 tokens is one shingle), hashed
    to 64 bits. One changed word in a 60-word ticket touches 3 of ~58 shingles (Jaccard ~0.90,
    above the 0.8 default), while unrelated tickets that share phrases stay far below.
@@ -67,7 +67,7 @@ _CHUNK = 1024             # texts hashed per numpy pass ...
 _CHUNK_CHARS = 1_000_000  # ... and at most about this many characters (arrays stay in cache)
 _VERIFY_BATCH = 20_000    # candidate pairs verified per pass (bounds the arrays held per thread)
 _BLOCK_PAIRS = 50_000     # candidate pairs verified per block (texts hashed once per block)
-_STORE_SHINGLES = 1 << 24 # shingle hashes kept for verification across blocks (128 MiB)
+_STORE_SHINGLES = 1 << 24  # shingle hashes kept for verification across blocks (128 MiB)
 _EST_BATCH = 50_000       # candidate pairs estimated per pass
 _PROBES = 12              # densification probes tried one at a time before the ranked fallback
 _SPARSE = 32              # texts with at most this many filled bins are densified in one step
@@ -379,8 +379,9 @@ def signatures(texts: Sequence[str | None], num_perm: int = NUM_PERM) -> np.ndar
     if num_perm != NUM_PERM:
         raise InvalidInput(f"signatures have {NUM_PERM} positions; num_perm={num_perm} is not supported")
     out = np.empty((len(texts), NUM_PERM), dtype=np.uint32)
+    scratch = _Scratch()
     for s, e in _chunks(texts):
-        out[s:e] = _sketch(*_shingle_hashes(texts[s:e]))
+        out[s:e] = _sketch(*_shingle_hashes(texts[s:e], scratch), scratch)
     return out
 
 
@@ -508,30 +509,31 @@ def find_near_duplicates(
     bands, rows = lsh_params(threshold, NUM_PERM)
     n_workers = workers or min(2, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        keys, sig16, nonempty = _hash_all(all_texts, bands, rows, pool, progress)
-        newer, older = _candidates(keys, nonempty, first_new, pool)
+        keys, sig8, nonempty = _hash_all(all_texts, bands, rows, pool, progress)
+        codes = _candidates(keys, nonempty, first_new, pool)
         del keys
-        agree = _estimate(sig16, newer, older, pool)
-        del sig16
         # Keep candidates whose estimate is within the margin of the threshold.
         margin = MARGIN_SIGMAS * float(np.sqrt(threshold * (1 - threshold) / NUM_PERM))
-        keep = agree >= int(np.ceil((threshold - margin) * NUM_PERM - 1e-9))
+        need = int(np.ceil((threshold - margin) * NUM_PERM - 1e-9))
+        newer, older, agree = _estimate(sig8, codes, need, pool)
+        del sig8, codes
         if len(set(all_ids)) != len(all_ids):  # two rows with one id are the same item: skip
             ids_arr = np.asarray(all_ids)
-            keep &= ids_arr[newer] != ids_arr[older]
-        newer, older, agree = newer[keep], older[keep], agree[keep]
-        del keep
+            keep = ids_arr[newer] != ids_arr[older]
+            newer, older, agree = newer[keep], older[keep], agree[keep]
         parts = _check(all_texts, newer, older, agree, threshold, pool, n_workers)
     return _best(all_ids, parts)
 
 
 def _hash_all(all_texts: Sequence[str | None], bands: int, rows: int, pool: ThreadPoolExecutor,
               progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Band keys ``(bands, n)``, the low 16 bits of each signature ``(n, NUM_PERM)`` (enough
-    for estimates) and which texts have shingles, computed chunk by chunk on the pool."""
+    """Band keys ``(bands, n)``, the low 8 bits of each signature value ``(n, NUM_PERM)`` and
+    which texts have shingles, computed chunk by chunk on the pool. 8 bits are enough for the
+    estimate: two different values agree by chance 1 time in 256, which raises the expected
+    agreement at Jaccard 0.8 from 102.4 to 102.5 of 128 positions."""
     total = len(all_texts)
     keys = np.empty((bands, total), dtype=np.uint64)
-    sig16 = np.empty((total, NUM_PERM), dtype=np.uint16)
+    sig8 = np.empty((total, NUM_PERM), dtype=np.uint8)
     nonempty = np.empty(total, dtype=bool)
     scratch = _Scratch()
 
@@ -540,7 +542,7 @@ def _hash_all(all_texts: Sequence[str | None], bands: int, rows: int, pool: Thre
         sh, counts = _shingle_hashes(all_texts[s:e], scratch)
         sig = _sketch(sh, counts, scratch)
         keys[:, s:e] = _band_keys(sig, bands, rows)
-        sig16[s:e] = sig
+        sig8[s:e] = sig
         nonempty[s:e] = counts > 0
         return e - s
 
@@ -549,28 +551,34 @@ def _hash_all(all_texts: Sequence[str | None], bands: int, rows: int, pool: Thre
         done += n
         if progress:
             progress(done, total)
-    return keys, sig16, nonempty
+    return keys, sig8, nonempty
 
 
 def _candidates(keys: np.ndarray, nonempty: np.ndarray, first_new: int, pool: ThreadPoolExecutor
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct candidate pairs (newer, older) from all bands, sorted by newer then older."""
+                ) -> np.ndarray:
+    """Distinct candidate pairs from all bands as sorted codes ``newer * 2**32 + older``."""
     live = np.flatnonzero(nonempty)
     codes = np.concatenate(list(pool.map(
         lambda i: _band_pairs(keys[i, live], live, first_new), range(keys.shape[0]))))
     codes.sort()
-    codes = codes[_run_starts(codes)]
-    return codes >> 32, codes & 0xFFFFFFFF
+    return codes[_run_starts(codes)]
 
 
-def _estimate(sig16: np.ndarray, newer: np.ndarray, older: np.ndarray, pool: ThreadPoolExecutor
-              ) -> np.ndarray:
-    """Number of signature positions on which each pair agrees."""
-    def part(s: int) -> np.ndarray:
-        return (sig16[newer[s:s + _EST_BATCH]] == sig16[older[s:s + _EST_BATCH]]).sum(axis=1)
+def _estimate(sig8: np.ndarray, codes: np.ndarray, need: int, pool: ThreadPoolExecutor
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(newer, older, agreeing positions) of the candidate pairs whose signatures agree on at
+    least ``need`` positions, in the order of ``codes``."""
+    def part(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        newer = codes[s:s + _EST_BATCH] >> 32
+        older = codes[s:s + _EST_BATCH] & 0xFFFFFFFF
+        agree = (sig8[newer] == sig8[older]).sum(axis=1)
+        keep = agree >= need
+        return newer[keep], older[keep], agree[keep]
 
-    return np.concatenate([np.zeros(0, dtype=np.int64),
-                           *pool.map(part, range(0, len(newer), _EST_BATCH))])
+    got = list(pool.map(part, range(0, len(codes), _EST_BATCH)))
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate([empty, *(g[0] for g in got)]), np.concatenate([empty, *(g[1] for g in got)]),
+            np.concatenate([empty, *(g[2] for g in got)]))
 
 
 def _check(all_texts: Sequence[str | None], newer: np.ndarray, older: np.ndarray, agree: np.ndarray,
