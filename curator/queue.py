@@ -130,7 +130,7 @@ class _Index:
             self.levels[t].add(item_id)
 
 
-_indexes: dict[tuple[int, int], _Index] = {}
+_indexes: dict[tuple[str, int], _Index] = {}
 _indexes_lock = threading.Lock()
 
 
@@ -157,7 +157,7 @@ def _build(store: Store, project: Project) -> _Index:
 
 def _index(store: Store, project: Project) -> _Index:
     """The project's index (caller holds the write lock)."""
-    key = (id(store), project.id)
+    key = (store.uid, project.id)
     idx = _indexes.get(key)
     if idx is None or idx.generation != store.generation(project.id) or idx.overlap != project.overlap:
         old_claims = idx.claims if idx is not None else {}
@@ -189,8 +189,11 @@ def forget_indexes(store: Store | None = None) -> None:
     """Drop cached indexes (tests; or after the database was replaced)."""
     with _indexes_lock:
         for key in list(_indexes):
-            if store is None or key[0] == id(store):
+            if store is None or key[0] == store.uid:
                 del _indexes[key]
+        for key in list(_project_cache):
+            if store is None or key[0] == store.uid:
+                del _project_cache[key]
 
 
 # ----------------------------------------------------------------------------- values
@@ -252,7 +255,7 @@ def _queue_item(store: Store, project: Project, user_id: int, item_id: int,
     return QueueItem(row[0], row[1], row[2], row[3], row[4], shown_order, candidates, mine)
 
 
-_project_cache: dict[tuple[int, int], tuple[int, Project]] = {}
+_project_cache: dict[tuple[str, int], tuple[int, Project]] = {}
 
 
 def _project(store: Store, project: Project | str | int) -> Project:
@@ -260,7 +263,7 @@ def _project(store: Store, project: Project | str | int) -> Project:
 
     Cached per process; ``update_project`` signals a change through the store."""
     if isinstance(project, Project):
-        key = (id(store), project.id)
+        key = (store.uid, project.id)
         gen = store.generation(project.id, "config")
         hit = _project_cache.get(key)
         if hit is not None and hit[0] == gen:
@@ -355,12 +358,13 @@ def submit(store: Store, actor: Actor, project: Project | str | int, item_id: in
     # The row is written outside the lock (appends need no lock; other annotators go on);
     # the slot stays held in ``inflight`` until the row is committed.
     try:
-        aid, created_at = sql.insert_annotation(store.cursor(), {
+        row = {
             "project_id": project.id, "item_id": item_id, "user_id": actor.id,
             "value": stored, "skipped": False, "unsure": bool(unsure),
             "note": (note or None), "draft": draft, "draft_model": draft_model,
             "shown_order": shown_order, "source": source,
-        })
+        }
+        aid, created_at = store.append(lambda cur: sql.insert_annotation(cur, row))
     except BaseException:
         if reserved:
             with store.write_lock:
@@ -394,11 +398,12 @@ def skip(store: Store, actor: Actor, project: Project | str | int, item_id: int,
         if mine.get(item_id):
             raise ConflictError("you already answered this item; change the answer instead of skipping")
         claim = idx.claims.get(actor.id)
-        sql.insert_annotation(store.cursor(), {
+        row = {
             "project_id": project.id, "item_id": item_id, "user_id": actor.id,
             "value": None, "skipped": True, "note": note or None,
             "shown_order": claim.shown_order if claim else None,
-        })
+        }
+        store.append(lambda cur: sql.insert_annotation(cur, row))
         if claim is not None and claim.item_id == item_id:
             del idx.claims[actor.id]
             idx.move(item_id, -1)

@@ -15,12 +15,14 @@ as functions taking a cursor.
 from __future__ import annotations
 
 import os
+import queue as _queue
 import re
 import threading
 import uuid
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import duckdb
 
@@ -61,6 +63,9 @@ class Store:
         self.read_only = read_only
         self.write_lock = threading.RLock()
         self._generations: dict[tuple[int, str], int] = {}
+        self.uid = uuid.uuid4().hex  # identifies this open store in in-process caches
+        self._appender: _GroupCommitter | None = None
+        self._appender_lock = threading.Lock()
         try:
             self.conn = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -94,6 +99,10 @@ class Store:
         with self._instances_lock:
             if self._instances.get(key) is self:
                 del self._instances[key]
+        with self._appender_lock:
+            if self._appender is not None:
+                self._appender.stop()
+                self._appender = None
         try:
             self.conn.close()
         except duckdb.Error:
@@ -146,6 +155,20 @@ class Store:
                 raise
             finally:
                 cur.close()
+
+    def append(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """Run ``fn(cursor)`` — a small append such as one annotation row — and return its
+        result once it is committed.
+
+        Appends that arrive together share one transaction (group commit): with many
+        annotators saving at once, one commit (one WAL flush) serves them all instead of each
+        waiting for its own. An append that fails is retried alone, so it never takes others
+        down with it, and its error is raised to its caller."""
+        with self._appender_lock:
+            if self._appender is None:
+                self._appender = _GroupCommitter(self)
+            appender = self._appender
+        return appender.run(fn)
 
     @contextmanager
     def locked_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -224,3 +247,75 @@ class Store:
     def database_id(self) -> str:
         row = self.cursor().execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
         return row[0] if row else ""
+
+
+class _GroupCommitter:
+    """One writer thread committing batches of appends (see ``Store.append``)."""
+
+    MAX_BATCH = 64
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.q: _queue.Queue = _queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="curator-group-commit", daemon=True)
+        self.thread.start()
+
+    def run(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        if threading.current_thread() is self.thread:  # nested use: run inline
+            with self.store.transaction() as cur:
+                return fn(cur)
+        fut: Future = Future()
+        self.q.put((fn, fut))
+        return fut.result()
+
+    def stop(self) -> None:
+        self.q.put(None)
+        self.thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            first = self.q.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self.q.get_nowait()
+                except _queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list) -> None:
+        cur = self.store.conn.cursor()
+        try:
+            results = []
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for fn, _ in batch:
+                    results.append(fn(cur))
+                cur.execute("COMMIT")
+            except BaseException:
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                if len(batch) == 1:
+                    raise
+                for item in batch:  # one failed: run each alone so the others still land
+                    self._commit([item])
+                return
+            for (_, fut), res in zip(batch, results):
+                fut.set_result(res)
+        except BaseException as exc:  # a single append failed: its caller gets the error
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+        finally:
+            cur.close()
