@@ -8,7 +8,9 @@ phone number or IBAN, many in quoted replies and signatures), ``simple`` is the 
 below (order numbers, dates, amounts, versions and times in every row, personal data in ~7% of
 rows, 5% lightly edited copies). Each run is a fresh subprocess so that the peak memory
 (``ru_maxrss``) printed is that run's own. Wall-clock rates depend on what else runs on the
-machine, so the CPU seconds of this process and the load average are printed too. ``--write-docs`` replaces the results table in
+machine, so the CPU seconds of this process and the load average are printed too. "near-dup
+extra MiB" is how far the resident memory rose above its level at the start of the near-duplicate
+call while it ran (sampled every 10 ms). ``--write-docs`` replaces the results table in
 docs/pii-and-dedup.md between the ``<!-- bench:start -->`` and ``<!-- bench:end -->`` lines.
 """
 from __future__ import annotations
@@ -175,6 +177,37 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _rss_mib() -> float:
+    """Current resident set size (Linux /proc; 0.0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class _RssPeak:
+    """Highest RSS seen while the block runs (sampled every 10 ms on a thread)."""
+
+    def __enter__(self) -> "_RssPeak":
+        import threading
+        self.start = self.peak = _rss_mib()
+        self._stop = threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(0.01):
+                self.peak = max(self.peak, _rss_mib())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mib())
+
+
 def run_one(n: int, seed: int, source: str) -> dict[str, object]:
     """Generate ``n`` tickets, mask them, find near-duplicates; timings and peak memory."""
     from curator.neardup import find_near_duplicates
@@ -190,16 +223,19 @@ def run_one(n: int, seed: int, source: str) -> dict[str, object]:
     rows_with = sum(1 for a, b in zip(texts, masked) if a is not b)
     del masked
     pii_peak = _peak_mib()
+    ids = list(range(len(texts)))
     load_before = os.getloadavg()[0]
-    t0, c0 = time.perf_counter(), time.process_time()
-    pairs = find_near_duplicates(texts, list(range(len(texts))))
-    t_nd, c_nd = time.perf_counter() - t0, time.process_time() - c0
+    with _RssPeak() as rss:
+        t0, c0 = time.perf_counter(), time.process_time()
+        pairs = find_near_duplicates(texts, ids)
+        t_nd, c_nd = time.perf_counter() - t0, time.process_time() - c0
     return {
         "rows": n, "source": source, "avg_chars": round(avg_len),
         "pii_seconds": t_pii, "pii_cpu_seconds": c_pii, "pii_rows_per_s": n / t_pii,
         "pii_rows_with": rows_with, "pii_findings": sum(counts.values()), "pii_counts": counts,
         "neardup_seconds": t_nd, "neardup_cpu_seconds": c_nd, "neardup_rows_per_s": n / t_nd,
-        "neardup_pairs": len(pairs), "load_avg": load_before,
+        "neardup_pairs": len(pairs), "load_avg": load_before, "load_avg_after": os.getloadavg()[0],
+        "neardup_extra_mib": rss.peak - rss.start,
         "peak_mib_after_generate": gen_peak, "peak_mib_after_pii": pii_peak, "peak_mib": _peak_mib(),
     }
 
@@ -207,14 +243,15 @@ def run_one(n: int, seed: int, source: str) -> dict[str, object]:
 def _table(results: list[dict[str, object]]) -> str:
     lines = [
         "| tickets | rows | avg chars | rows with PII | PII rows/s | PII CPU s | near-dup rows/s "
-        "| near-dup CPU s | rows linked | peak RSS MiB | load avg |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| near-dup CPU s | rows linked | near-dup extra MiB | peak RSS MiB | load avg |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r['source']} | {r['rows']:,} | {r['avg_chars']} | {r['pii_rows_with'] / r['rows']:.0%} "
             f"| {r['pii_rows_per_s']:,.0f} | {r['pii_cpu_seconds']:.1f} | {r['neardup_rows_per_s']:,.0f} "
-            f"| {r['neardup_cpu_seconds']:.1f} | {r['neardup_pairs']:,} | {r['peak_mib']:,.0f} | {r['load_avg']:.1f} |"
+            f"| {r['neardup_cpu_seconds']:.1f} | {r['neardup_pairs']:,} | {r['neardup_extra_mib']:,.0f} "
+            f"| {r['peak_mib']:,.0f} | {r['load_avg']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -244,9 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{n:>9,} {r['source']} tickets (~{r['avg_chars']} chars, {r['pii_rows_with']:,} rows with PII): "
                   f"PII {r['pii_rows_per_s']:,.0f} rows/s ({r['pii_seconds']:.1f}s wall, {r['pii_cpu_seconds']:.1f}s CPU); "
                   f"near-dup {r['neardup_rows_per_s']:,.0f} rows/s ({r['neardup_seconds']:.1f}s wall, "
-                  f"{r['neardup_cpu_seconds']:.1f}s CPU, {r['neardup_pairs']:,} rows linked); "
+                  f"{r['neardup_cpu_seconds']:.1f}s CPU, {r['neardup_pairs']:,} rows linked, "
+                  f"+{r['neardup_extra_mib']:,.0f} MiB while it ran); "
                   f"peak RSS {r['peak_mib']:,.0f} MiB (tickets alone: {r['peak_mib_after_generate']:,.0f}); "
-                  f"load avg {r['load_avg']:.1f}", flush=True)
+                  f"load avg {r['load_avg']:.1f} -> {r['load_avg_after']:.1f}", flush=True)
     table = _table(results)
     print(table)
     if args.write_docs and results:
