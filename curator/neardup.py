@@ -84,9 +84,6 @@ _GOLD = _U64(0x9E3779B97F4A7C15)
 _C1 = _U64(0xC2B2AE3D27D4EB4F)
 _C2 = _U64(0x165667B19E3779F9)
 _S30, _S27, _S31, _S32 = _U64(30), _U64(27), _U64(31), _U64(32)
-_S20, _S44 = _U64(20), _U64(44)
-_LOW32 = _U64(0xFFFFFFFF)
-_LOW44 = _U64((1 << 44) - 1)
 #: _WORD_MASK[k]: the low k bytes of a little-endian word (k = 0..8).
 _WORD_MASK = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
