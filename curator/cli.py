@@ -869,6 +869,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        from curator.store import Store
+
+        Store.close_all()  # checkpoint, stop the group-commit thread, release the file
     return 0
 
 
