@@ -849,6 +849,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if "jobs" not in cli.commands:
         cli.add_command(jobs)
+    from curator.store import Store
+
+    before = {s.uid for s in Store._instances.values()}
     try:
         rv = cli.main(args=argv, prog_name="curator", standalone_mode=False)
         if isinstance(rv, int):
@@ -870,9 +873,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     finally:
-        from curator.store import Store
-
-        Store.close_all()  # checkpoint, stop the group-commit thread, release the file
+        # close what this command opened: checkpoint, stop the group-commit thread, release the file
+        for store in list(Store._instances.values()):
+            if store.uid not in before:
+                store.close()
     return 0
 
 
