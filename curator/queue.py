@@ -19,9 +19,11 @@ Only one process may hold the DuckDB file read-write, so an in-process lock is a
 """
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -194,6 +196,10 @@ def forget_indexes(store: Store | None = None) -> None:
         for key in list(_project_cache):
             if store is None or key[0] == store.uid:
                 del _project_cache[key]
+    with _item_rows_lock:
+        for key in list(_item_rows):
+            if store is None or key[0] == store.uid:
+                del _item_rows[key]
 
 
 # ----------------------------------------------------------------------------- values
@@ -237,10 +243,31 @@ def canonical_to_shown(choice: str | None, shown_order: str | None) -> str | Non
 
 
 # ----------------------------------------------------------------------------- service
+_PREFETCH = 63
+_ITEM_CACHE_SIZE = 20_000
+_item_rows: "OrderedDict[tuple[str, int], tuple[Any, ...]]" = OrderedDict()
+_item_rows_lock = threading.Lock()
+
+
+def _cache_items(store: Store, item_ids: list[int]) -> None:
+    rows = sql.get_items(store.cursor(), item_ids)
+    with _item_rows_lock:
+        for r in rows:
+            _item_rows[(store.uid, r[0])] = r
+        while len(_item_rows) > _ITEM_CACHE_SIZE:
+            _item_rows.popitem(last=False)
+
+
+def _item_row(store: Store, item_id: int) -> tuple[Any, ...] | None:
+    with _item_rows_lock:
+        row = _item_rows.get((store.uid, item_id))
+    return row if row is not None else sql.get_item(store.cursor(), item_id)
+
+
 def _queue_item(store: Store, project: Project, user_id: int, item_id: int,
                 shown_order: str | None, *, touched: bool = True) -> QueueItem:
     cur = store.cursor()
-    row = sql.get_item(cur, item_id)
+    row = _item_row(store, item_id)
     if not row or row[1] != project.id:
         raise NotFoundError(f"no item {item_id} in project {project.name!r}")
     latest = sql.latest_for_user(cur, item_id, user_id) if touched else None
@@ -285,6 +312,7 @@ def next_item(store: Store, actor: Actor, project: Project | str | int) -> Queue
             claim.at = time.monotonic()
             item_id, order = claim.item_id, claim.shown_order
             touched = claim.item_id in idx.touched.get(actor.id, {})
+            prefetch = None
         else:
             touched = False
             mine = idx.touched.get(actor.id, {})
@@ -301,6 +329,14 @@ def next_item(store: Store, actor: Actor, project: Project | str | int) -> Queue
             order = random.choice(("AB", "BA")) if project.task_type == "preference" else None
             idx.move(item_id, +1)
             idx.claims[actor.id] = _Claim(item_id, order, time.monotonic())
+            if (store.uid, item_id) not in _item_rows:
+                # the items next in line are what the next requests will claim: read them in
+                # one query (items never change once imported, so the cache stays true)
+                prefetch = [item_id, *itertools.islice(idx.levels[t].irange(minimum=item_id), _PREFETCH)]
+            else:
+                prefetch = None
+    if prefetch:
+        _cache_items(store, prefetch)
     return _queue_item(store, project, actor.id, item_id, order, touched=touched)
 
 
@@ -364,7 +400,7 @@ def submit(store: Store, actor: Actor, project: Project | str | int, item_id: in
             "note": (note or None), "draft": draft, "draft_model": draft_model,
             "shown_order": shown_order, "source": source,
         }
-        aid, created_at = store.append(lambda cur: sql.insert_annotation(cur, row))
+        aid, created_at = store.append_row("annotations", row, id_sequence="seq_annotations")
     except BaseException:
         if reserved:
             with store.write_lock:
@@ -403,7 +439,7 @@ def skip(store: Store, actor: Actor, project: Project | str | int, item_id: int,
             "value": None, "skipped": True, "note": note or None,
             "shown_order": claim.shown_order if claim else None,
         }
-        store.append(lambda cur: sql.insert_annotation(cur, row))
+        store.append_row("annotations", row, id_sequence="seq_annotations")
         if claim is not None and claim.item_id == item_id:
             del idx.claims[actor.id]
             idx.move(item_id, -1)

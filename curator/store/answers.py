@@ -17,6 +17,11 @@ def get_item(cur: Cursor, item_id: int) -> tuple[Any, ...] | None:
     return cur.execute(f"SELECT {ITEM_COLS} FROM items WHERE id = ?", [item_id]).fetchone()
 
 
+def get_items(cur: Cursor, item_ids: list[int]) -> list[tuple[Any, ...]]:
+    return cur.execute(f"SELECT {ITEM_COLS} FROM items WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                       [item_ids]).fetchall()
+
+
 def project_item_ids(cur: Cursor, project_id: int) -> np.ndarray:
     rel = cur.execute("SELECT id FROM items WHERE project_id = ? ORDER BY id", [project_id])
     return rel.fetchnumpy()["id"]
