@@ -376,7 +376,8 @@ def projects() -> None:
 
 def _project_options(f: Callable) -> Callable:
     for opt in reversed([
-        click.option("--labels", help="Comma-separated labels; 'name:description' adds a description."),
+        click.option("--labels", help="Comma-separated labels; 'name:description' adds a description, "
+                     "'name:description:k' also a shortcut key (one letter or digit)."),
         click.option("--multi-label/--single-label", default=None, help="Allow several labels per item."),
         click.option("--system-prompt", help="System prompt used in exported training lines."),
         click.option("--guidelines-file", type=click.Path(exists=True, dir_okay=False),

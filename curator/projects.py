@@ -73,7 +73,8 @@ class Project:
 
 
 def parse_labels(spec: str | list | None) -> list[Label]:
-    """Labels from 'a,b,c', from 'name:description' entries, or from a list of dicts/Labels."""
+    """Labels from 'a,b,c', from 'name:description' or 'name:description:key' entries (the key:
+    one letter or digit), or from a list of dicts/Labels."""
     if spec is None or spec == "":
         return []
     items: list[Label] = []
@@ -82,8 +83,11 @@ def parse_labels(spec: str | list | None) -> list[Label]:
             part = part.strip()
             if not part:
                 continue
-            name, _, desc = part.partition(":")
-            items.append(Label(name.strip(), desc.strip()))
+            bits = part.split(":")
+            key = ""
+            if len(bits) >= 3 and len(bits[-1].strip()) == 1:
+                key = bits.pop().strip()
+            items.append(Label(bits[0].strip(), ":".join(bits[1:]).strip(), key))
     else:
         for x in spec:
             if isinstance(x, Label):

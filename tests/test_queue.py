@@ -157,3 +157,11 @@ def test_eight_annotators_4000_answers(store, people):
     assert dup == 0
     prog = queue.progress(store, actors[0], p)
     assert prog.project_slots_filled == 4000 and prog.project_slots_total == 5000
+
+
+def test_labels_with_descriptions_and_keys_from_text():
+    from curator.projects import parse_labels
+
+    labels = parse_labels("billing:charges and invoices:b, refund:money back, other")
+    assert [(l.name, l.description, l.key) for l in labels] == [
+        ("billing", "charges and invoices", "b"), ("refund", "money back", ""), ("other", "", "")]
