@@ -27,7 +27,7 @@ from curator.errors import InvalidInput, NotFoundError, RowError
 from curator.importing import readers
 from curator.permissions import Actor, require
 from curator.projects import Project, get_project
-from curator.store import Store
+from curator.store import Store, transaction_on
 from curator.store import imports as sql
 
 __all__ = ["AnnotationImportReport", "import_annotations", "ANSWER_COLUMN"]
@@ -122,8 +122,7 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project,
     from curator.store import users as users_sql
     from curator.users import _NAME_RE as user_name_re
 
-    cur.execute("BEGIN TRANSACTION")
-    try:
+    with transaction_on(cur):
         if create_users:
             missing = sql.annotation_missing_users(cur)
             bad = [n for n in missing if not user_name_re.match(n)]
@@ -134,10 +133,4 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project,
                 users_sql.insert_user(cur, n, "annotator", None)
             report.users_created = missing
         report.added = sql.insert_staged_annotations(cur, proj.id)
-        cur.execute("COMMIT")
-    except BaseException:
-        try:
-            cur.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
-        raise
+

@@ -30,7 +30,7 @@ from curator.importing import readers
 from curator.importing.readers import Source, StructuredOptions
 from curator.permissions import Actor, require
 from curator.projects import Project, get_project
-from curator.store import Store
+from curator.store import Store, transaction_on
 from curator.store import imports as sql
 
 __all__ = ["ImportReport", "import_file", "preview", "Progress", "MAX_ERRORS_LISTED"]
@@ -383,8 +383,7 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: P
     options["text_cols"] = list(o.text_cols) if o.text_cols else None
     sha = readers.file_sha256(path)
     with store.write_lock:  # dedup-against-project must not race another import
-        cur.execute("BEGIN TRANSACTION")
-        try:
+        with transaction_on(cur):
             sql.mark_project_duplicates(cur, proj.id)  # again, now under the lock
             import_id = sql.insert_import(cur, proj.id, path.name, fmt, sha, options,
                                           actor.id or None)
@@ -419,13 +418,6 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: P
                 projects_sql.update_project(cur, proj.id, {"system_prompt": src.system_prompt})
                 report.system_prompt_set = True
             sql.set_import_report(cur, import_id, report.to_dict())
-            cur.execute("COMMIT")
-        except BaseException:
-            try:
-                cur.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            raise
 
 
 def import_file(

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.importing import readers
-from curator.store import Store
+from curator.store import Store, transaction_on
 
 __all__ = ["sniff"]
 
@@ -19,9 +19,8 @@ def sniff(store: Store, path: str | Path, *, format: str | None = None,
     path = Path(path)
     fmt = readers.detect_format(path, format)
     cur = store.cursor()
-    cur.execute("BEGIN TRANSACTION")
     try:
-        with tempfile.TemporaryDirectory(prefix="curator-sniff-") as wd:
+        with transaction_on(cur, commit=False), tempfile.TemporaryDirectory(prefix="curator-sniff-") as wd:
             src = readers.read_source(cur, path, fmt, workdir=Path(wd), encoding=encoding,
                                       delimiter=delimiter, limit=20,
                                       structured=readers.StructuredOptions(
@@ -29,7 +28,6 @@ def sniff(store: Store, path: str | Path, *, format: str | None = None,
                                           multi_label=False, answer_source="sniff",
                                           text_cols=None, id_col=None, limit=20))
     finally:
-        cur.execute("ROLLBACK")
         cur.close()
     return {"format": src.format, "kind": src.kind, "columns": list(src.columns),
             "detected": dict(src.detected)}

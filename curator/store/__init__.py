@@ -29,7 +29,7 @@ import duckdb
 from curator.errors import CuratorError, DatabaseLocked, SchemaTooNew
 from curator.store.migrations import MIGRATIONS
 
-__all__ = ["Store", "default_db_path", "server_info_path"]
+__all__ = ["Store", "default_db_path", "server_info_path", "transaction_on"]
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
@@ -135,26 +135,11 @@ class Store:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN ... COMMIT; ROLLBACK when the block raises."""
         cur = self.conn.cursor()
-        cur.execute("BEGIN TRANSACTION")
         try:
-            yield cur
-        except BaseException:
-            try:
-                cur.execute("ROLLBACK")
-            finally:
-                cur.close()
-            raise
-        else:
-            try:
-                cur.execute("COMMIT")
-            except BaseException:
-                try:
-                    cur.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
-                raise
-            finally:
-                cur.close()
+            with transaction_on(cur):
+                yield cur
+        finally:
+            cur.close()
 
     def append(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         """Run ``fn(cursor)`` — a small append such as one annotation row — and return its
@@ -258,6 +243,32 @@ class Store:
     def database_id(self) -> str:
         row = self.cursor().execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
         return row[0] if row else ""
+
+
+@contextmanager
+def transaction_on(cur: duckdb.DuckDBPyConnection, *, commit: bool = True) -> Iterator[None]:
+    """BEGIN ... COMMIT on a cursor the caller keeps (one that holds temporary tables, say);
+    ROLLBACK when the block raises, or always with ``commit=False`` (scratch work)."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        try:
+            cur.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    if not commit:
+        cur.execute("ROLLBACK")
+        return
+    try:
+        cur.execute("COMMIT")
+    except BaseException:
+        try:
+            cur.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
 
 
 class _GroupCommitter:
