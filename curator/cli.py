@@ -521,7 +521,7 @@ def import_cmd(c: Ctx, project, file, fmt, text_cols, id_col, meta_cols, candida
         return
     d = report.to_dict()
     click.echo(f"{'Checked (dry run)' if dry_run else 'Imported'} {Path(file).name} into {project}: "
-               f"{d['rows_read']:,} rows read, {d['added']:,} added, "
+               f"{d['rows_read']:,} rows read, {d['added']:,} {'would be added' if dry_run else 'added'}, "
                f"{d['exact_duplicates']:,} exact duplicates skipped, "
                f"{d['near_duplicates'] if d['near_duplicates'] is not None else '-'} near-duplicates flagged, "
                f"{d['rejected']:,} rejected")
