@@ -95,17 +95,9 @@ class OpenAIProvider(Provider):
                  upload_timeout: float = 900.0, max_retries: int = 3,
                  files_api_limit: int = FILES_API_LIMIT, part_size: int = PART_SIZE,
                  organization: str | None = None, client: openai.OpenAI | None = None):
-        self.timeout = timeout
-        self.upload_timeout = upload_timeout
-        self.max_retries = max_retries
-        self.files_api_limit = files_api_limit
-        self.part_size = part_size
-        key = (api_key or _lookup(secrets, self.key_env, "openai", "api_key")
-               or os.environ.get(self.key_env))
-        self._secret_values = [key] if key else []
+        key = self._setup(api_key, secrets, "openai", timeout, upload_timeout, max_retries,
+                          files_api_limit, part_size, client)
         if client is not None:
-            self._client = client
-            self._base_url = str(client.base_url)
             return
         self._base_url = (base_url or _lookup(secrets, "OPENAI_BASE_URL", "openai", "base_url")
                           or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1")
@@ -117,6 +109,24 @@ class OpenAIProvider(Provider):
         self._client = openai.OpenAI(api_key=key, base_url=self._base_url,
                                      organization=organization, timeout=timeout,
                                      max_retries=max_retries)
+
+    def _setup(self, api_key: str | None, secrets: Mapping[str, Any] | None, section: str,
+               timeout: float, upload_timeout: float, max_retries: int, files_api_limit: int,
+               part_size: int, client: Any) -> str | None:
+        """Settings shared by every client of the SDK; returns the key (never stored
+        anywhere but in the SDK client and the list used to scrub error messages)."""
+        self.timeout = timeout
+        self.upload_timeout = upload_timeout
+        self.max_retries = max_retries
+        self.files_api_limit = files_api_limit
+        self.part_size = part_size
+        key = (api_key or _lookup(secrets, self.key_env, section, "api_key")
+               or os.environ.get(self.key_env))
+        self._secret_values = [key] if key else []
+        if client is not None:
+            self._client = client
+            self._base_url = str(client.base_url)
+        return key
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"
@@ -349,17 +359,9 @@ class AzureOpenAIProvider(OpenAIProvider):
                  timeout: float = 60.0, upload_timeout: float = 900.0, max_retries: int = 3,
                  files_api_limit: int = FILES_API_LIMIT, part_size: int = PART_SIZE,
                  client: openai.AzureOpenAI | None = None):
-        self.timeout = timeout
-        self.upload_timeout = upload_timeout
-        self.max_retries = max_retries
-        self.files_api_limit = files_api_limit
-        self.part_size = part_size
-        key = (api_key or _lookup(secrets, self.key_env, "azure", "api_key")
-               or os.environ.get(self.key_env))
-        self._secret_values = [key] if key else []
+        key = self._setup(api_key, secrets, "azure", timeout, upload_timeout, max_retries,
+                          files_api_limit, part_size, client)
         if client is not None:
-            self._client = client
-            self._base_url = str(client.base_url)
             return
         endpoint = (endpoint or _lookup(secrets, "AZURE_OPENAI_ENDPOINT", "azure", "endpoint")
                     or os.environ.get("AZURE_OPENAI_ENDPOINT"))

@@ -252,23 +252,18 @@ def transaction_on(cur: duckdb.DuckDBPyConnection, *, commit: bool = True) -> It
     cur.execute("BEGIN TRANSACTION")
     try:
         yield
+        cur.execute("COMMIT" if commit else "ROLLBACK")
     except BaseException:
-        try:
-            cur.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
+        _rollback_quietly(cur)
         raise
-    if not commit:
-        cur.execute("ROLLBACK")
-        return
+
+
+def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK after a failure; a transaction already gone is not a second error."""
     try:
-        cur.execute("COMMIT")
-    except BaseException:
-        try:
-            cur.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
-        raise
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
 
 
 class _GroupCommitter:
@@ -352,10 +347,7 @@ class _GroupCommitter:
                         results[i] = r
                 cur.execute("COMMIT")
             except BaseException:
-                try:
-                    cur.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
+                _rollback_quietly(cur)
                 if len(batch) == 1:
                     raise
                 for item in batch:  # one failed: run each alone so the others still land
