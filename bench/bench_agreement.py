@@ -94,8 +94,8 @@ def main() -> None:
                 "INSERT INTO projects (id, name, task_type, labels, settle_rule) VALUES (?, ?, ?, "
                 "'[]', '{\"kind\":\"majority\",\"min_answers\":3,\"margin\":1}')",
                 [pid, f"bench{pid}", task])
-            cur.execute(f"""INSERT INTO items (id, project_id, text, content_hash)
-                SELECT {pid} * 10000000 + i, {pid}, 'ticket ' || i, md5(i::VARCHAR)
+            cur.execute(f"""INSERT INTO items (id, project_id, text, dedup_key)
+                SELECT {pid} * 10000000 + i, {pid}, 'ticket ' || i, hash('ticket' || i)
                 FROM range(1, {args.items} + 1) t(i)""")
             cur.execute(f"""INSERT INTO annotations (project_id, item_id, user_id, value, shown_order)
                 SELECT {pid}, {pid} * 10000000 + item_id, user_id, value, shown_order

@@ -52,12 +52,12 @@ def seed(store: Store, items: int, threads: int) -> int:
         [labels, "Classify the customer support ticket into exactly one of: " + ", ".join(LABELS) + "."])
     words = "[" + ", ".join(f"'{w}'" for w in WORDS) + "]"
     cur.execute(f"""
-        INSERT INTO items (id, project_id, external_id, text, content_hash)
+        INSERT INTO items (id, project_id, external_id, text, dedup_key)
         SELECT i, 1, 'T' || i,
                'Ticket #' || i || ': ' || list_aggregate(list_transform(
                    range(25 + (hash(i, 'len') % 66)::BIGINT),
                    lambda j: {words}[(hash(i, j) % {len(WORDS)})::BIGINT + 1]), 'string_agg', ' '),
-               sha256('t' || i)
+               hash('t' || i)
         FROM range(1, {items} + 1) t(i)""")
     cur.execute(f"""
         INSERT INTO annotations (id, project_id, item_id, user_id, value, source)

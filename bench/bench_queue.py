@@ -28,8 +28,8 @@ def seed(store: Store, n_items: int, n_answers: int, overlap: int) -> object:
     cur = store.cursor()
     # set work in DuckDB: items and answers generated in SQL, not Python loops
     cur.execute(
-        "INSERT INTO items (id, project_id, external_id, text, content_hash) "
-        "SELECT nextval('seq_items'), ?, 'T' || i, 'ticket text number ' || i, sha256(i::VARCHAR) "
+        "INSERT INTO items (id, project_id, external_id, text, dedup_key) "
+        "SELECT nextval('seq_items'), ?, 'T' || i, 'ticket text number ' || i, hash('tickettextnumber' || i) "
         "FROM range(?) t(i)", [p.id, n_items])
     first = cur.execute("SELECT min(id) FROM items WHERE project_id = ?", [p.id]).fetchone()[0]
     # answers: the first n_answers/2 items answered by two seed users each

@@ -4,7 +4,7 @@ Balancing itself runs in DuckDB (``curator.store.exports.balance_rows``); this m
 the option, predicts per-class counts, groups duplicates and assigns groups to splits.
 
 Split rules
-    * Items are grouped so duplicates never straddle the split: same ``content_hash`` and
+    * Items are grouped so duplicates never straddle the split: same ``dedup_key`` and
       connected components of near-duplicate pairs (union-find over the pair list).
     * The validation size is ``round(n * val_fraction)`` items (or ``val_count``), shared out
       over the classes in proportion to their size (largest remainder, ties by class name).

@@ -10,7 +10,6 @@ environment or the app's secrets, never from the database.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -19,6 +18,7 @@ from curator.permissions import Actor, require
 from curator.projects import Project, check_annotator_access, get_project
 from curator.store import Store
 from curator.store import pairs as sql
+from curator.store.imports import normalize_text
 
 __all__ = ["DRAFT_SOURCE", "draft_reply", "pairs_from_drafts", "pairs_from_model_samples", "PairReport"]
 
@@ -65,8 +65,9 @@ class PairReport:
         return dict(self.__dict__)
 
 
-def _hash(text: str) -> str:
-    return hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()
+def _same(a: str, b: str) -> bool:
+    """Equal after the import's normalisation (NFKC, casefold, white space collapsed)."""
+    return normalize_text(a) == normalize_text(b)
 
 
 def pairs_from_drafts(store: Store, actor: Actor, response_project: Project | str | int,
@@ -86,14 +87,13 @@ def pairs_from_drafts(store: Store, actor: Actor, response_project: Project | st
     with store.locked_transaction() as cur:
         source_user = sql.ensure_source_user(cur, DRAFT_SOURCE) if record_preference else None
         for external_id, text, edit, draft in rows:
-            if _hash(edit) == _hash(draft):
+            if _same(edit, draft):
                 identical += 1
                 continue
-            h = _hash(text + "\x00" + edit + "\x00" + draft)
-            if sql.pair_exists(cur, dst.id, h):
+            if sql.pair_exists(cur, dst.id, text, edit, draft):
                 existing += 1
                 continue
-            item_id = sql.insert_pair(cur, dst.id, external_id, text, h, edit, draft, DRAFT_SOURCE)
+            item_id = sql.insert_pair(cur, dst.id, external_id, text, edit, draft, DRAFT_SOURCE)
             if source_user is not None:
                 sql.insert_choice(cur, dst.id, item_id, source_user, "A", DRAFT_SOURCE)
             added += 1
@@ -115,15 +115,14 @@ def pairs_from_model_samples(store: Store, actor: Actor, preference_project: Pro
     added = identical = existing = 0
     for external_id, text in prompts:
         a, b = prov.chat(_messages(dst, text), model, n=2, temperature=temperature)[:2]
-        if _hash(a) == _hash(b):
+        if _same(a, b):
             identical += 1
             continue
-        h = _hash(text + "\x00" + a + "\x00" + b)
         with store.locked_transaction() as cur:
-            if sql.pair_exists(cur, dst.id, h):
+            if sql.pair_exists(cur, dst.id, text, a, b):
                 existing += 1
                 continue
-            sql.insert_pair(cur, dst.id, external_id, text, h, a, b, "model_samples")
+            sql.insert_pair(cur, dst.id, external_id, text, a, b, "model_samples")
         added += 1
     store.notify_changed(dst.id)
     return PairReport(added, identical, existing)

@@ -1,7 +1,6 @@
 """Shared fixtures: a fresh database per test, users of every role, small projects."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from curator import users  # noqa: E402
 from curator.permissions import SYSTEM  # noqa: E402
 from curator.projects import create_project  # noqa: E402
 from curator.store import Store  # noqa: E402
+from curator.store import imports as imports_sql  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -51,11 +51,11 @@ def add_items(store, project, texts, *, candidates=None):
     cur = store.cursor()
     rows = []
     for i, t in enumerate(texts):
-        h = hashlib.sha256(t.encode()).hexdigest()
         a, b = (candidates[i] if candidates else (None, None))
+        h = imports_sql.key_of(cur, t, (a, b) if candidates else None)
         rows.append([project.id, f"ext-{i}", t, h, a, b])
     cur.executemany(
-        "INSERT INTO items (project_id, external_id, text, content_hash, candidate_a, candidate_b)"
+        "INSERT INTO items (project_id, external_id, text, dedup_key, candidate_a, candidate_b)"
         " VALUES (?, ?, ?, ?, ?, ?)", rows)
     store.notify_changed(project.id)
     return [r[0] for r in cur.execute(

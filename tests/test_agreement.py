@@ -345,8 +345,8 @@ def seed_project(cur, task="classification", rule='{"kind":"majority","min_answe
                 "(2, 'bob', 'annotator'), (3, 'cy', 'annotator'), (9, 'lead', 'lead')")
     cur.execute("INSERT INTO projects (id, name, task_type, labels, settle_rule) VALUES "
                 "(1, 'p', ?, '[{\"name\":\"x\"},{\"name\":\"y\"}]', ?)", [task, rule])
-    cur.execute("INSERT INTO items (id, project_id, text, content_hash) "
-                "SELECT i, 1, 't' || i, 'h' || i FROM range(1, 6) t(i)")
+    cur.execute("INSERT INTO items (id, project_id, text, dedup_key) "
+                "SELECT i, 1, 't' || i, i FROM range(1, 6) t(i)")
 
 
 def annotate(cur, rows):

@@ -277,7 +277,7 @@ def test_balance_by_metadata_field(store, people):
 def test_duplicates_never_straddle_the_split(store, people):
     p = create_project(store, people["lee"], "dups", "classification", labels="a,b")
     texts = [f"text {i}" for i in range(60)]
-    texts[10] = texts[11] = texts[12]  # exact duplicates (same content_hash)
+    texts[10] = texts[11] = texts[12]  # exact duplicates (same dedup_key)
     ids = add_items(store, p, texts)
     _answer_sql(store, p, people["ann"], ids, ["a" if i % 2 else "b" for i in range(60)])
     cur = store.cursor()

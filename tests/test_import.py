@@ -16,6 +16,7 @@ import pytest
 from curator import users
 from curator.errors import InvalidInput, NotFoundError, PermissionDenied
 from curator.importing import MAX_TEXT_CHARS, import_file, normalize_text
+from curator.store.imports import key_string
 from curator.permissions import SYSTEM
 from curator.store import Store
 from curator.store import imports as imports_sql
@@ -161,40 +162,54 @@ def test_exact_dedup_in_file_and_against_project(store, people, clf_project, tmp
     g = write_csv(tmp_path / "b.csv", [("7", "ANOTHER ticket"), ("8", "brand new")])
     r = import_file(store, people["lee"], clf_project, g, near_dup=False)
     assert (r.added, r.exact_duplicates_in_project, r.exact_duplicates) == (1, 1, 1)
-    hashes = store.cursor().execute("SELECT text, content_hash FROM items").fetchall()
-    import hashlib
-    for text, h in hashes:
-        assert h == hashlib.sha256(normalize_text(text).encode()).hexdigest()
-
-
-def test_sql_normalisation_matches_python(store):
     cur = store.cursor()
-    imports_sql.register_functions(cur)
+    for text, key in cur.execute("SELECT text, dedup_key FROM items").fetchall():
+        assert key == cur.execute("SELECT hash(?)", [key_string(text)]).fetchall()[0][0]
+
+
+def test_same_key_is_not_yet_a_duplicate(store, people, clf_project, tmp_path):
+    """The key ignores where white space is; the rule does not: "log in" and "login" share
+    a key but are two items, while a case and white-space variant is a duplicate."""
+    f = write_csv(tmp_path / "a.csv", [("1", "please log in"), ("2", "please login"),
+                                       ("3", "PLEASE  LOG\nIN"), ("4", "pleaselogin"),
+                                       ("5", "please login")])
+    r = import_file(store, people["lee"], clf_project, f, near_dup=False)
+    assert (r.added, r.exact_duplicates_in_file) == (3, 2)
+    assert texts(store, clf_project) == ["please log in", "please login", "pleaselogin"]
+    g = write_csv(tmp_path / "b.csv", [("6", "Please Log In"), ("7", "plea selogin"),
+                                       ("8", "PLEASE LOGIN")])
+    r = import_file(store, people["lee"], clf_project, g, near_dup=False)
+    assert (r.added, r.exact_duplicates_in_project) == (1, 2)
+    assert texts(store, clf_project)[-1] == "plea selogin"
+
+
+def _keys_sql_vs_python(cur, texts):
+    import pyarrow as pa
+
+    cur.register("cps", pa.table({"t": pa.array(texts)}))
+    try:
+        got = cur.execute(
+            f"SELECT ({imports_sql.slow_sql(cur, 't')}) AS slow, {imports_sql.fast_key_sql('t')} AS k "
+            "FROM cps").fetchall()
+    finally:
+        cur.unregister("cps")
+    return [t for t, (slow, k) in zip(texts, got) if not slow and k != key_string(t)]
+
+
+def test_sql_key_matches_python(store):
     samples = ["  Hello\t\tWorld \n", "a\x0bb\x1cc\x1fd", "ÉCOLE  Straße", "ﬁne ＡＢＣ",
                "x\u00a0y\u2003z\u2028w", "İstanbul ΣΑΣ", "plain", "\r\n", "Ǆ ǅ",
                "Cafe\u0301 cafe\u0301", "ǰ j\u030c", "a\r\rb\t \n c", "  ", "x" * 5 + "\n" * 9,
                "\u1100\u1161\u11a8", "ς σ Σ", "Ⅻ ½ …", "é ø € £ ü — “quoted”"]
-    expr = imports_sql.key_sql(cur, "t")
-    for s in samples:
-        got = cur.execute(f"SELECT {expr} FROM (SELECT ?::VARCHAR AS t)", [s]).fetchall()[0][0]
-        assert got == normalize_text(s), s
+    assert _keys_sql_vs_python(store.cursor(), samples) == []
 
 
 def test_sql_normalisation_every_code_point(store):
-    """Every code point, alone between letters and spaces and before a combining mark, gets
-    the same key in SQL as in Python (the SQL fast path must never disagree)."""
-    import pyarrow as pa
-
-    cur = store.cursor()
-    imports_sql.register_functions(cur)
+    """Every code point, alone between letters and spaces and before a combining mark: the
+    SQL fast path either hands the row to Python or gets the same key string."""
     chars = [chr(c) for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
     texts = [f"Ab {c}Z\n" for c in chars] + [f"{c}\u0301 x" for c in chars[::7]]
-    tbl = pa.table({"t": pa.array(texts)})
-    cur.register("cps", tbl)
-    got = cur.execute(f"SELECT {imports_sql.key_sql(cur, 't')} FROM cps").fetchnumpy()
-    cur.unregister("cps")
-    keys = list(got[next(iter(got))])
-    bad = [t for t, k in zip(texts, keys) if k != normalize_text(t)]
+    bad = _keys_sql_vs_python(store.cursor(), texts)
     assert not bad, [ascii(b) for b in bad[:20]]
 
 
@@ -335,3 +350,16 @@ def test_import_caps_duckdb_memory_and_restores_it(store, people, clf_project, t
                        [clf_project.id]).fetchall()
     assert [int(r[0]) for r in rows] == list(range(1, 60))
     assert imports_sql.IMPORT_MEMORY_LIMIT
+
+
+def test_shipped_slow_class_matches_a_fresh_computation():
+    """The precomputed class in the package is what this DuckDB, Unicode and Python compute
+    (regenerate with ``imports_sql.write_slow_class_file``); other versions compute their own."""
+    import duckdb
+
+    cur = duckdb.connect()
+    shipped = imports_sql._shipped_slow_class()
+    if shipped.get("tag") != imports_sql._slow_class_tag(cur):
+        pytest.skip(f"slow_class.json is for {shipped.get('tag')}, this is "
+                    f"{imports_sql._slow_class_tag(cur)}")
+    assert shipped["class"] == imports_sql._regex_class(imports_sql._slow_chars(cur))

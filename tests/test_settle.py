@@ -39,8 +39,8 @@ def seed(cur, task="classification", rule='{"kind":"majority","min_answers":2,"m
     cur.execute("INSERT INTO projects (id, name, task_type, labels, settle_rule) VALUES "
                 "(?, ?, ?, '[{\"name\":\"x\"},{\"name\":\"y\"},{\"name\":\"z\"}]', ?)",
                 [project_id, f"p{project_id}", task, rule])
-    cur.execute("INSERT INTO items (id, project_id, text, content_hash) "
-                "SELECT ? * 100 + i, ?, 't' || i, 'h' || i FROM range(1, ? + 1) t(i)",
+    cur.execute("INSERT INTO items (id, project_id, text, dedup_key) "
+                "SELECT ? * 100 + i, ?, 't' || i, i FROM range(1, ? + 1) t(i)",
                 [project_id, project_id, n_items])
 
 

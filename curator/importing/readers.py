@@ -25,7 +25,7 @@ from curator.errors import InvalidInput, RowError
 from curator.store import imports as sql
 
 __all__ = [
-    "FORMATS", "Source", "detect_format", "detect_encoding", "read_source",
+    "FORMATS", "Source", "FileDigest", "detect_format", "detect_encoding", "read_source",
     "ParsedAnswer", "StructuredOptions",
 ]
 
@@ -668,6 +668,44 @@ def _read_label_studio(cur, path: Path, opts: StructuredOptions) -> Source:
     if w.count == 0:
         raise InvalidInput("the export has no tasks", file=path.name)
     return src
+
+
+class FileDigest:
+    """sha256 of a file, computed in a background thread while the import reads and
+    checks the file (hashlib releases the GIL, so it overlaps DuckDB's work)."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self._path = path
+        self._stop = threading.Event()
+        self._value: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="curator-file-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import hashlib
+
+        try:
+            h = hashlib.sha256()
+            with open(self._path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 22), b""):
+                    if self._stop.is_set():
+                        return
+                    h.update(chunk)
+            self._value = h.hexdigest()
+        except BaseException as exc:  # reported by result()
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None or self._value is None:
+            return file_sha256(self._path)   # raises the real error, if any
+        return self._value
+
+    def cancel(self) -> None:
+        self._stop.set()
 
 
 def file_sha256(path: Path) -> str:

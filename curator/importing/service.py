@@ -282,7 +282,7 @@ def _run(store: Store, actor: Actor, project: str | int | Project, path: str | P
         t = now
 
     cur = store.cursor()
-    sql.register_functions(cur)
+    sha = None if (dry_run or preview_rows) else readers.FileDigest(path)
     rows_out: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="curator-import-") as wd, sql.import_memory(cur):
@@ -308,8 +308,8 @@ def _run(store: Store, actor: Actor, project: str | int | Project, path: str | P
                 lap("pii")
             if not src.finalized:
                 sql.finalize_stage(cur, text_col=src.text_label, preference=preference)
-            sql.mark_project_duplicates(cur, proj.id)
-            sql.validate_external_ids_in_project(cur, proj.id)
+            version = sql.project_version(cur, proj.id)
+            sql.mark_duplicates(cur, proj.id, preference=preference)
             set_prompt = (src.system_prompt is not None and not proj.system_prompt)
             if src.system_prompt is not None and src.system_prompt == (proj.system_prompt or src.system_prompt):
                 sql.drop_metadata_key(cur, "system")
@@ -356,11 +356,15 @@ def _run(store: Store, actor: Actor, project: str | int | Project, path: str | P
                 report.answers_added = ans.get("ok", 0)
                 report.system_prompt_set = set_prompt
                 return report, rows_out
-            _commit(store, cur, proj, path, fmt, o, report, pairs, set_prompt, src, actor)
+            assert sha is not None
+            _commit(store, cur, proj, path, fmt, o, report, pairs, set_prompt, src, actor,
+                    version, sha)
             lap("insert")
             if progress:
                 progress(report.added, report.added, "insert")
     finally:
+        if sha is not None:
+            sha.cancel()
         try:
             sql.drop_temp(cur)
         except duckdb.Error:
@@ -374,21 +378,38 @@ def _run(store: Store, actor: Actor, project: str | int | Project, path: str | P
 
 def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: Path, fmt: str,
             o: _Options, report: ImportReport, pairs: list[tuple[int, int, float]] | None,
-            set_prompt: bool, src: Source, actor: Actor) -> None:
+            set_prompt: bool, src: Source, actor: Actor, version: tuple[int, int],
+            sha: "readers.FileDigest") -> None:
     """The one transaction: import row, items, near-duplicate flags, users, answers, prompt."""
     from curator.store import projects as projects_sql
     from curator.store import users as users_sql
 
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}
     options["text_cols"] = list(o.text_cols) if o.text_cols else None
-    sha = readers.file_sha256(path)
+    digest = sha.result()
+    preference = proj.task_type == "preference"
     with store.write_lock:  # dedup-against-project must not race another import
         with transaction_on(cur):
-            sql.mark_project_duplicates(cur, proj.id)  # again, now under the lock
-            import_id = sql.insert_import(cur, proj.id, path.name, fmt, sha, options,
+            if sql.project_version(cur, proj.id) != version:
+                # items were added since the check: dedup against the project again
+                sql.mark_duplicates(cur, proj.id, preference=preference)
+                errors = sql.stage_errors(cur)
+                if len(errors) != report.rejected:
+                    if not o.skip_bad_rows:
+                        raise InvalidInput(
+                            f"{len(errors)} bad row{'s' if len(errors) != 1 else ''} (items were "
+                            "added to the project during the import); nothing was imported",
+                            errors=[RowError(r, c, m) for r, c, m in errors[:MAX_ERRORS_LISTED]],
+                            file=path.name)
+                    report.rejected = len(errors)
+                    report.rejected_rows = [RowError(r, c, m) for r, c, m in errors[:MAX_ERRORS_LISTED]]
+                    rp = Path(o.rejects_path) if o.rejects_path else path.with_name(path.name + ".rejects.csv")
+                    sql.write_rejects(cur, str(rp), jsonl=rp.suffix.lower() in (".jsonl", ".json"))
+                    report.rejects_path = str(rp)
+            import_id = sql.insert_import(cur, proj.id, path.name, fmt, digest, options,
                                           actor.id or None)
             report.import_id = import_id
-            report.added = sql.insert_items(cur, proj.id, import_id, preference=proj.task_type == "preference")
+            report.added = sql.insert_items(cur, proj.id, import_id, preference=preference)
             dups = sql.duplicate_counts(cur)
             report.exact_duplicates_in_file = dups["in_file"]
             report.exact_duplicates_in_project = dups["in_project"]

@@ -204,6 +204,17 @@ class Store:
                 raise CuratorError(
                     f"database {self.path} needs migrating: run `curator init` first."
                 )
+        if migrate and "002_dedup_key" in self.applied_migrations():
+            self._check_dedup_keys()
+
+    def _check_dedup_keys(self) -> None:
+        """Stored dedup keys are DuckDB hashes: if this DuckDB hashes differently from the
+        one that wrote them, recompute them (else re-imports would miss duplicates)."""
+        from curator.store import imports
+        cur = self.cursor()
+        if not imports.keys_current(cur):
+            with self.transaction() as tx:
+                imports.recompute_item_keys(tx)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations, each in one transaction with the row that records it."""
@@ -219,6 +230,10 @@ class Store:
                 continue
             with self.transaction() as tx:
                 tx.execute(m.sql)
+                if m.after is not None:
+                    m.after(tx)
+                if m.sql_after:
+                    tx.execute(m.sql_after)
                 tx.execute("INSERT INTO _migrations (name) VALUES (?)", [m.name])
                 if m.name == MIGRATIONS[0].name:
                     tx.execute(

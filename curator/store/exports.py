@@ -228,13 +228,14 @@ def balanced_rows(cur: Cursor, name: str, seed: int) -> list[tuple[int, str, int
 def duplicate_pairs(cur: Cursor, project_id: int) -> list[tuple[int, int]]:
     """Pairs of items of the project that must stay in one split.
 
-    Exact duplicates (same ``content_hash``; each item paired with the smallest id of its
-    hash) and near-duplicate pairs flagged at import whose status is ``open`` or ``kept``
+    Exact duplicates (same ``dedup_key``; each item paired with the smallest id of its
+    key: texts equal up to case, compatibility forms and white space, where the spaces
+    are too) and near-duplicate pairs flagged at import whose status is ``open`` or ``kept``
     (a person dismissing a pair says it is not a duplicate).
     """
     rows = cur.execute(
         """WITH h AS (
-            SELECT id, min(id) OVER (PARTITION BY content_hash) AS first_id
+            SELECT id, min(id) OVER (PARTITION BY dedup_key) AS first_id
             FROM items WHERE project_id = $pid)
         SELECT id, first_id FROM h WHERE id <> first_id
         UNION ALL

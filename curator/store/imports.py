@@ -17,6 +17,7 @@ import json
 import threading
 import unicodedata
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
@@ -25,17 +26,17 @@ from duckdb import DuckDBPyConnection as Cursor
 
 __all__ = [
     "MAX_TEXT_CHARS", "MAX_ID_CHARS", "MAX_METADATA_CHARS", "MAX_LINE_BYTES",
-    "normalize_text", "register_functions", "import_memory", "IMPORT_MEMORY_LIMIT", "drop_temp", "read_csv_raw", "csv_rejects",
+    "normalize_text", "key_string", "key_of", "fill_slow_keys", "item_key_sql", "recompute_item_keys", "keys_current", "key_fingerprint", "import_memory", "IMPORT_MEMORY_LIMIT", "drop_temp", "read_csv_raw", "csv_rejects",
     "read_lines_raw", "read_json_array_raw", "read_parquet_raw", "parquet_columns",
     "create_table_from_arrow", "append_arrow", "raw_columns", "json_columns", "count_rows",
     "sql_ident", "sql_str", "build_stage", "STAGE_COLUMNS", "stage_errors",
-    "stage_rows", "stage_texts", "replace_texts", "finalize_stage", "key_sql", "slow_class", "mark_project_duplicates",
+    "stage_rows", "stage_texts", "replace_texts", "finalize_stage", "key_sql", "slow_class", "mark_duplicates", "project_version",
     "duplicate_counts", "insert_import", "insert_items", "item_ids", "has_answers",
     "insert_near_duplicates", "insert_answers", "answers_counts",
     "items_by_external_id", "table_counts", "import_rows",
     "value_sql", "json_to_columns", "text_sql", "metadata_sql", "type_checks", "drop_metadata_key", "write_rejects",
     "valid_new_rows", "existing_items", "row_item_ids", "answer_annotators", "user_ids",
-    "validate_external_ids_in_project", "create_perr", "add_parse_errors", "sniff_csv",
+    "create_perr", "add_parse_errors", "sniff_csv",
     "map_rows_after_rejects", "lines_to_json", "create_empty_stage", "insert_import",
     "set_import_report", "ANSWER_COLUMNS", "build_annotation_stage", "validate_annotation_stage",
     "annotation_errors", "annotation_missing_users", "insert_staged_annotations",
@@ -53,12 +54,6 @@ def normalize_text(text: str) -> str:
     ``key_sql`` computes exactly this in SQL; Python runs only for the rare rows that hold a
     character where the SQL fast path could differ (see ``_slow_chars``)."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def _normalize_arrow(arr: pa.Array) -> pa.Array:
-    """``normalize_text`` over an Arrow column (the slow path of ``key_sql``)."""
-    return pa.array([None if v is None else normalize_text(v) for v in arr.to_pylist()],
-                    type=pa.string())
 
 
 # Python's str.split() whitespace. SQL handles space, \t, \n and \r; the others send the row
@@ -116,32 +111,171 @@ def _regex_class(cps: Iterable[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
+SLOW_CLASS_FILE = Path(__file__).with_name("slow_class.json")
+
+
+def _shipped_slow_class() -> dict[str, str]:
+    """The class precomputed for the versions the package was built and tested with
+    (``write_slow_class_file``); other versions compute their own."""
+    try:
+        return json.loads(SLOW_CLASS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_slow_class_file(cur: Cursor) -> None:
+    """Regenerate ``slow_class.json`` for the running DuckDB, Unicode and Python versions."""
+    data = {"tag": _slow_class_tag(cur), "class": _regex_class(_slow_chars(cur))}
+    SLOW_CLASS_FILE.write_text(json.dumps(data, indent=0) + "\n", encoding="utf-8")
+
+
+def _slow_class_tag(cur: Cursor) -> str:
+    import sys
+    return (f"slow_class:duckdb-{duckdb.__version__}:unicode-{unicodedata.unidata_version}:"
+            f"py-{sys.version_info[0]}.{sys.version_info[1]}")
+
+
 def slow_class(cur: Cursor) -> str:
-    """The RE2 class of ``_slow_chars`` (computed once per process, ~0.4 s)."""
+    """The RE2 class of ``_slow_chars``: computed once (~0.4 s) and kept in the process and
+    in the database's ``meta`` table, tagged with the DuckDB, Unicode and Python versions
+    that it depends on."""
     global _slow_class
     with _slow_lock:
         if _slow_class is None:
-            _slow_class = _regex_class(_slow_chars(cur))
+            tag = _slow_class_tag(cur)
+            shipped = _shipped_slow_class()
+            row = cur.execute("SELECT value FROM meta WHERE key = ?", [tag]).fetchall()
+            if shipped.get("tag") == tag:
+                _slow_class = shipped["class"]
+            elif row:
+                _slow_class = row[0][0]
+            else:
+                _slow_class = _regex_class(_slow_chars(cur))
+                try:
+                    cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [tag, _slow_class])
+                except duckdb.Error:   # a concurrent writer: the next process computes it again
+                    pass
         return _slow_class
 
 
-def key_sql(cur: Cursor, expr: str) -> str:
-    """SQL for ``normalize_text(expr)``, vectorised in DuckDB.
+def key_string(text: str) -> str:
+    """What the dedup key hashes: ``normalize_text`` with the spaces removed (NFKC, casefold,
+    no whitespace at all). Equal normalised texts give equal key strings; the converse needs
+    the check in ``mark_duplicates`` (``"a b"`` and ``"ab"`` share a key, not a text)."""
+    return normalize_text(text).replace(" ", "")
 
-    Fast path: ``lower``, line breaks and tabs -> space (``replace`` is far cheaper than a
-    regular expression matching every space), runs of spaces -> one, trim.
-    Rows holding a character of ``slow_class`` (or a rare ASCII separator) go to
-    ``curator_norm``, the Python function (``register_functions``)."""
+
+def slow_sql(cur: Cursor, expr: str) -> str:
+    """SQL: true when ``fast_key_sql(expr)`` may differ from ``key_string(expr)`` (the row
+    holds a character of ``slow_class`` or a rare ASCII separator); such rows get their key
+    from Python (``fill_slow_keys``)."""
+    # CASE, not AND: DuckDB evaluates both sides of an AND on every row, and the regular
+    # expression is the expensive part (only non-ASCII rows need it)
     x = expr
-    slow = (f"(strlen({x}) <> length({x}) AND regexp_matches({x}, {sql_str(slow_class(cur))}))"
-            + "".join(f" OR contains({x}, chr({ord(c)}))" for c in _ASCII_SLOW))
-    y = f"lower({x})"
+    return (f"(CASE WHEN strlen({x}) = length({x}) THEN false "
+            f"ELSE regexp_matches({x}, {sql_str(slow_class(cur))}) END"
+            + "".join(f" OR contains({x}, chr({ord(c)}))" for c in _ASCII_SLOW) + ")")
+
+
+def fast_key_sql(expr: str) -> str:
+    """SQL for ``key_string(expr)`` on rows where ``slow_sql`` is false: ``lower`` and the four
+    whitespace characters deleted (``replace`` is far cheaper than a regular expression)."""
+    y = f"lower({expr})"
+    for c in " \n\r\t":
+        y = f"replace({y}, chr({ord(c)}), '')"
+    return y
+
+
+def collapse_sql(expr: str) -> str:
+    """SQL for ``normalize_text(expr)`` on rows where ``slow_sql`` is false: ``lower``, line
+    breaks and tabs to spaces, runs of spaces to one (cheap halving ``replace``s first; the
+    regular expression then rarely has work), trimmed."""
+    y = f"lower({expr})"
     for c in "\n\r\t":
         y = f"replace({y}, chr({ord(c)}), ' ')"
-    for _ in range(3):  # halve runs of spaces with cheap replaces; the regexp then rarely matches
+    for _ in range(3):
         y = f"replace({y}, '  ', ' ')"
-    fast = f"trim(regexp_replace({y}, '  +', ' ', 'g'))"
-    return f"CASE WHEN {slow} THEN curator_norm({x}) ELSE {fast} END"
+    return f"trim(regexp_replace({y}, '  +', ' ', 'g'))"
+
+
+def key_sql(cur: Cursor, *exprs: str) -> str:
+    """SQL for the dedup key of one text (or text and two candidates): DuckDB's ``hash`` of
+    the key string(s); NULL on slow rows (``fill_slow_keys`` sets them)."""
+    slow = " OR ".join(f"({slow_sql(cur, e)})" for e in exprs)
+    return f"CASE WHEN {slow} THEN NULL ELSE hash({', '.join(fast_key_sql(e) for e in exprs)}) END"
+
+
+def key_of(cur: Cursor, text: str, candidates: tuple[str, str] | None = None) -> int:
+    """The dedup key of one item, computed from Python's ``key_string`` (same value as the
+    SQL fast path; used for single items such as generated preference pairs)."""
+    parts = [key_string(text)] + ([key_string(c or "") for c in candidates] if candidates else [])
+    ph = ", ".join("?" for _ in parts)
+    return cur.execute(f"SELECT hash({ph})", parts).fetchall()[0][0]
+
+
+def fill_slow_keys(cur: Cursor, table: str, row_col: str, key_col: str, cols: Sequence[str],
+                   where: str, empty_err: str | None = None) -> int:
+    """Set ``key_col`` for rows of ``table`` where it is NULL (and ``where``) from Python's
+    ``key_string`` of ``cols``. With ``empty_err`` (the import stage) a text that normalises
+    to nothing becomes the row's error (``empty_err`` is the text column's name). Returns the number of rows done."""
+    rows = cur.execute(
+        f"SELECT {row_col}, {', '.join(cols)} FROM {table} WHERE {key_col} IS NULL AND ({where})"
+    ).fetchall()
+    if not rows:
+        return 0
+    data: dict[str, list[Any]] = {"r": [r[0] for r in rows]}
+    for i in range(len(cols)):
+        data[f"k{i}"] = [key_string(r[i + 1] or "") for r in rows]
+    tbl = pa.table({"r": pa.array(data["r"], pa.int64()),
+                    **{k: pa.array(v, pa.string()) for k, v in data.items() if k != "r"}})
+    cur.register("_imp_slow", tbl)
+    try:
+        h = f"hash({', '.join(f'm.k{i}' for i in range(len(cols)))})"
+        if empty_err is not None:
+            cur.execute(
+                f"UPDATE {table} t SET {key_col} = {h}, "
+                f"err = CASE WHEN m.k0 = '' THEN 'missing or empty text' END, "
+                f"err_col = CASE WHEN m.k0 = '' THEN {sql_str(empty_err)} END "
+                f"FROM _imp_slow m WHERE t.{row_col} = m.r")
+        else:
+            cur.execute(f"UPDATE {table} t SET {key_col} = {h} FROM _imp_slow m "
+                        f"WHERE t.{row_col} = m.r")
+    finally:
+        cur.unregister("_imp_slow")
+    return len(rows)
+
+
+def item_key_sql(cur: Cursor) -> str:
+    """SQL for ``items.dedup_key`` from an items row (preference items: with candidates)."""
+    pref = key_sql(cur, "text", "coalesce(candidate_a, '')", "coalesce(candidate_b, '')")
+    return (f"CASE WHEN candidate_a IS NULL AND candidate_b IS NULL THEN {key_sql(cur, 'text')} "
+            f"ELSE {pref} END")
+
+
+KEY_CHECK = "curator dedup key check"
+
+
+def key_fingerprint(cur: Cursor) -> str:
+    """DuckDB's hash of a fixed string: stored keys are only comparable while it holds."""
+    return str(cur.execute("SELECT hash(?)", [KEY_CHECK]).fetchall()[0][0])
+
+
+def recompute_item_keys(cur: Cursor) -> int:
+    """Recompute every ``items.dedup_key`` (the migration that adds it, or a DuckDB whose
+    ``hash`` changed) and record the fingerprint. Run inside a transaction."""
+    cur.execute("INSERT OR REPLACE INTO meta VALUES ('dedup_key_check', ?)", [key_fingerprint(cur)])
+    if not cur.execute("SELECT count(*) FROM items").fetchall()[0][0]:
+        return 0
+    cur.execute(f"UPDATE items SET dedup_key = {item_key_sql(cur)}")
+    n = fill_slow_keys(cur, "items", "id", "dedup_key",
+                       ["text", "candidate_a", "candidate_b"], "candidate_a IS NOT NULL OR candidate_b IS NOT NULL")
+    n += fill_slow_keys(cur, "items", "id", "dedup_key", ["text"], "true")
+    return n
+
+
+def keys_current(cur: Cursor) -> bool:
+    row = cur.execute("SELECT value FROM meta WHERE key = 'dedup_key_check'").fetchall()
+    return bool(row) and row[0][0] == key_fingerprint(cur)
 
 
 IMPORT_MEMORY_LIMIT = "4GB"
@@ -176,18 +310,6 @@ def import_memory(cur: Cursor, limit: str = IMPORT_MEMORY_LIMIT) -> Iterator[Non
                     pass
 
 
-def register_functions(cur: Cursor) -> None:
-    """Register ``curator_norm(text)``: ``normalize_text`` as a vectorised function."""
-    try:
-        cur.create_function(
-            "curator_norm", _normalize_arrow, ["VARCHAR"], "VARCHAR", type="arrow",
-            side_effects=False,
-        )
-    except duckdb.Error as exc:  # already registered on this database instance
-        if "already exists" not in str(exc):
-            raise
-
-
 def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -203,7 +325,7 @@ def _json_path(key: str) -> str:
 # ---------------------------------------------------------------------------- temp tables
 TEMP_TABLES = ("_imp_raw", "_imp_perr", "_imp_stage", "_imp_stage2", "_imp_ans", "_imp_ids",
                "_imp_rowmap", "_imp_rej", "_imp_rejscan", "_imp_lines", "_imp_arr", "_ann_items",
-               "_imp_keys", "_imp_raw2")
+               "_imp_keys", "_imp_raw2", "_imp_cand", "_imp_grp", "_imp_cls", "_imp_dup", "_imp_pool", "_imp_skip")
 
 
 def drop_temp(cur: Cursor) -> None:
@@ -226,12 +348,18 @@ def add_parse_errors(cur: Cursor, errors: Iterable[tuple[int, str | None, str]])
 
 
 # ---------------------------------------------------------------------------- readers
+# DuckDB's default record size limit. Reading with it is ~0.4 s per million rows faster than
+# with MAX_LINE_BYTES (bigger buffers); a file with a longer record is read again.
+FIRST_LINE_BYTES = 2_097_152
+LINE_TOO_LONG = "LINE SIZE OVER MAXIMUM"
+
+
 def _csv_options(delimiter: str | None, header: bool, columns: dict[str, str] | None = None,
-                 lines: bool = False) -> str:
+                 lines: bool = False, long_lines: bool = False) -> str:
     opts = [
         f"header={'true' if header else 'false'}",
         "store_rejects=true", "rejects_table='_imp_rej'", "rejects_scan='_imp_rejscan'",
-        f"max_line_size={MAX_LINE_BYTES}", "encoding='utf-8'",
+        f"max_line_size={MAX_LINE_BYTES if long_lines else FIRST_LINE_BYTES}", "encoding='utf-8'",
     ]
     if lines:
         opts += [r"delim=E'\x01'", "quote=''", "escape=''", "new_line='\\n'",
@@ -244,13 +372,28 @@ def _csv_options(delimiter: str | None, header: bool, columns: dict[str, str] | 
     return ", ".join(opts)
 
 
+def _read_twice(cur: Cursor, statement: Any) -> None:
+    """Run ``statement(long_lines)`` with DuckDB's default record size limit, and again
+    with ``MAX_LINE_BYTES`` when a record is longer (the sniffer raises, or the reader
+    rejects it)."""
+    try:
+        cur.execute(statement(False))
+        if not any(r[2] == LINE_TOO_LONG for r in csv_rejects(cur)):
+            return
+    except duckdb.Error as exc:
+        if "line size" not in str(exc).lower():
+            raise
+    for t in ("_imp_rej", "_imp_rejscan"):   # store_rejects appends to existing tables
+        cur.execute(f"DROP TABLE IF EXISTS temp.{t}")
+    cur.execute(statement(True))
+
+
 def read_csv_raw(cur: Cursor, path: str, *, delimiter: str | None, limit: int | None = None) -> None:
     """CSV/TSV -> ``_imp_raw`` (all VARCHAR, header required). Bad records go to ``_imp_rej``."""
     lim = f" LIMIT {int(limit)}" if limit else ""
-    cur.execute(
+    _read_twice(cur, lambda long_lines: (
         f"CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT * FROM "
-        f"read_csv({sql_str(path)}, {_csv_options(delimiter, True)}){lim}"
-    )
+        f"read_csv({sql_str(path)}, {_csv_options(delimiter, True, long_lines=long_lines)}){lim}"))
 
 
 def sniff_csv(cur: Cursor, path: str, delimiter: str | None) -> dict[str, Any]:
@@ -298,10 +441,9 @@ def map_rows_after_rejects(cur: Cursor, reject_rows: Sequence[int]) -> None:
 def read_lines_raw(cur: Cursor, path: str, *, limit: int | None = None) -> None:
     """JSONL -> ``_imp_raw(line)``: one row per physical line (blank lines become NULL)."""
     lim = f" LIMIT {int(limit)}" if limit else ""
-    cur.execute(
+    _read_twice(cur, lambda long_lines: (
         f"CREATE OR REPLACE TEMP TABLE _imp_raw AS SELECT line FROM "
-        f"read_csv({sql_str(path)}, {_csv_options(None, False, lines=True)}){lim}"
-    )
+        f"read_csv({sql_str(path)}, {_csv_options(None, False, lines=True, long_lines=long_lines)}){lim}"))
 
 
 def lines_to_json(cur: Cursor, row_expr: str, join: str) -> None:
@@ -535,31 +677,41 @@ def build_stage(cur: Cursor, *, row_expr: str, join: str, text: str, external_id
     )
     create_empty_answers(cur)
     if final:
-        _mark_duplicates_in_file(cur)
+        _fill_stage_keys(cur, final[0], final[1])
+
+
+def _longer(expr: str, limit: int) -> str:
+    """``length(expr) > limit`` without counting characters when the bytes already fit."""
+    return f"(CASE WHEN strlen({expr}) > {limit} THEN length({expr}) > {limit} ELSE false END)"
+
+
+def _blank(expr: str) -> str:
+    """NULL or only spaces, tabs and line breaks (other white space: ``fill_slow_keys``)."""
+    return f"({expr} IS NULL OR NOT regexp_matches({expr}, '[^ \\t\\n\\r]'))"
 
 
 def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
     """(predicate, column literal, message expression) for the generic row rules."""
     tc = sql_str(text_col)
     checks = [
-        ("text IS NULL OR trim(text) = ''", tc, "'missing or empty text'"),
-        (f"length(text) > {MAX_TEXT_CHARS}", tc,
+        (_blank("text"), tc, "'missing or empty text'"),
+        (_longer("text", MAX_TEXT_CHARS), tc,
          f"'text has ' || length(text) || ' characters; the limit is {MAX_TEXT_CHARS:,}'"),
         ("contains(text, chr(0))", tc,
          "'text contains a NUL byte; is the file binary, or UTF-16 without a BOM?'"),
-        (f"length(external_id) > {MAX_ID_CHARS}", "'external_id'",
+        (_longer("external_id", MAX_ID_CHARS), "'external_id'",
          f"'external_id has ' || length(external_id) || ' characters; the limit is {MAX_ID_CHARS}'"),
         ("external_id IS NOT NULL AND trim(external_id) = ''", "'external_id'",
          "'external_id is empty'"),
         ("contains(external_id, chr(0))", "'external_id'", "'external_id contains a NUL byte'"),
-        (f"length(metadata) > {MAX_METADATA_CHARS}", "'metadata'",
+        (_longer("metadata", MAX_METADATA_CHARS), "'metadata'",
          f"'metadata is ' || length(metadata) || ' characters as JSON; the limit is {MAX_METADATA_CHARS:,}'"),
     ]
     if preference:
         for c in ("candidate_a", "candidate_b"):
             checks += [
-                (f"{c} IS NULL OR trim({c}) = ''", sql_str(c), f"'missing or empty {c}'"),
-                (f"length({c}) > {MAX_TEXT_CHARS}", sql_str(c),
+                (_blank(c), sql_str(c), f"'missing or empty {c}'"),
+                (_longer(c, MAX_TEXT_CHARS), sql_str(c),
                  f"'{c} has ' || length({c}) || ' characters; the limit is {MAX_TEXT_CHARS:,}'"),
                 (f"contains({c}, chr(0))", sql_str(c), f"'{c} contains a NUL byte'"),
             ]
@@ -568,20 +720,16 @@ def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
 
 def _final_select(cur: Cursor, source: str, *, text_col: str, preference: bool) -> str:
     """SELECT over ``source`` (a query with the ``STAGE_COLUMNS``) that applies the row
-    rules (first broken rule wins) and adds ``content_hash`` = sha256 of the normalised text
-    (preference items: text and both candidates, joined by U+001F) for valid rows, and an
-    empty ``dup``."""
+    rules (first broken rule wins) and adds the dedup ``key`` of valid rows (NULL on rows
+    for ``fill_slow_keys``), an empty ``dup`` and ``xerr`` (errors set by
+    ``mark_duplicates``)."""
     checks = _checks(text_col, preference)
     cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in checks)
     ccases = " ".join(f"WHEN {p} THEN {c}" for p, c, _m in checks)
-    if preference:
-        key = ("concat_ws(chr(31), " + ", ".join(key_sql(cur, c) for c in
-                                               ("text", "candidate_a", "candidate_b")) + ")")
-    else:
-        key = key_sql(cur, "text")
+    key = key_sql(cur, *(("text", "candidate_a", "candidate_b") if preference else ("text",)))
     return (
         "SELECT _row, text, external_id, metadata, candidate_a, candidate_b, err, err_col, "
-        f"CASE WHEN err IS NULL THEN sha256({key}) END AS content_hash, NULL::VARCHAR AS dup "
+        f"CASE WHEN err IS NULL THEN {key} END AS key, NULL::VARCHAR AS dup, false AS xerr "
         "FROM (SELECT _row, text, external_id, metadata, candidate_a, candidate_b, "
         f" coalesce(err, CASE {cases} END) AS err, "
         f" CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col "
@@ -589,28 +737,14 @@ def _final_select(cur: Cursor, source: str, *, text_col: str, preference: bool) 
     )
 
 
-def _mark_duplicates_in_file(cur: Cursor) -> None:
-    """``dup`` = 'file' for a valid row repeating an earlier row's hash; then an external_id
-    used twice with different texts makes the later rows bad (it must name one item)."""
-    cur.execute(
-        "UPDATE _imp_stage s SET dup = 'file' FROM (SELECT content_hash, min(_row) AS first_row "
-        "  FROM _imp_stage WHERE err IS NULL GROUP BY content_hash HAVING count(*) > 1) d "
-        "WHERE s.content_hash = d.content_hash AND s._row > d.first_row AND s.err IS NULL"
-    )
-    cur.execute(
-        "UPDATE _imp_stage s SET err = 'external_id ' || s.external_id || ' is also on row ' "
-        "|| d.first_row || ' with a different text', err_col = 'external_id', dup = NULL "
-        "FROM (SELECT external_id, min(_row) AS first_row, "
-        "      arg_min(content_hash, _row) AS first_hash FROM _imp_stage "
-        "      WHERE err IS NULL AND external_id IS NOT NULL GROUP BY external_id "
-        "      HAVING count(DISTINCT content_hash) > 1) d "
-        "WHERE s.external_id = d.external_id AND s.err IS NULL AND s.content_hash <> d.first_hash"
-    )
+def _fill_stage_keys(cur: Cursor, text_col: str, preference: bool) -> None:
+    cols = ["text", "candidate_a", "candidate_b"] if preference else ["text"]
+    fill_slow_keys(cur, "_imp_stage", "_row", "key", cols, "err IS NULL", empty_err=text_col)
 
 
 def finalize_stage(cur: Cursor, *, text_col: str, preference: bool) -> None:
-    """Apply the row rules, hash valid rows and mark in-file duplicates (see
-    ``_final_select``) on a stage built without ``final``."""
+    """Apply the row rules and compute the keys (see ``_final_select``) on a stage built
+    without ``final`` (e.g. after PII masking)."""
     cur.execute(
         "CREATE OR REPLACE TEMP TABLE _imp_stage2 AS "
         + _final_select(cur, "SELECT _row, text, external_id, metadata, candidate_a, candidate_b, "
@@ -619,16 +753,98 @@ def finalize_stage(cur: Cursor, *, text_col: str, preference: bool) -> None:
     )
     cur.execute("DROP TABLE temp._imp_stage")
     cur.execute("ALTER TABLE _imp_stage2 RENAME TO _imp_stage")
-    _mark_duplicates_in_file(cur)
+    _fill_stage_keys(cur, text_col, preference)
 
 
-def validate_external_ids_in_project(cur: Cursor, project_id: int) -> None:
-    """Rows whose external_id already names a different item of the project are errors."""
+def project_version(cur: Cursor, project_id: int) -> tuple[int, int]:
+    """(number of items, largest item id) of a project: changes when items are added."""
+    n, top = cur.execute("SELECT count(*), coalesce(max(id), 0) FROM items WHERE project_id = ?",
+                         [project_id]).fetchall()[0]
+    return int(n), int(top)
+
+
+def mark_duplicates(cur: Cursor, project_id: int, *, preference: bool) -> None:
+    """Mark exact duplicates among the valid stage rows, then the external-id conflicts.
+
+    ``dup`` = 'file' for a row repeating an earlier row of the file, 'project' for the first
+    row of the file with a text the project already has. Rows sharing a dedup key are
+    candidates; when their texts are not all byte-identical the normalised texts decide
+    (the key ignores where white space is, the rule does not). Then an
+    ``external_id`` on two rows to be added, or naming an item of the project, is an error
+    (``xerr``). Safe to run again: the previous marks are cleared first."""
+    cur.execute("UPDATE _imp_stage SET dup = NULL WHERE dup IS NOT NULL")
+    cur.execute("UPDATE _imp_stage SET err = NULL, err_col = NULL, xerr = false WHERE xerr")
+    cur.execute(
+        """CREATE OR REPLACE TEMP TABLE _imp_cand AS
+        WITH k AS (SELECT key FROM _imp_stage WHERE err IS NULL),
+        proj AS (SELECT DISTINCT dedup_key AS key FROM items
+                 WHERE project_id = $p AND dedup_key IN (SELECT key FROM k)),
+        multi AS (SELECT key FROM k GROUP BY key HAVING count(*) > 1)
+        SELECT 1 AS src, _row AS ord, key, text, candidate_a, candidate_b FROM _imp_stage
+        WHERE err IS NULL AND key IN (SELECT key FROM multi UNION ALL SELECT key FROM proj)
+        UNION ALL
+        SELECT 0, id, dedup_key, text, candidate_a, candidate_b FROM items
+        WHERE project_id = $p AND dedup_key IN (SELECT key FROM proj)""", {"p": project_id})
+    whole = ("text || chr(0) || coalesce(candidate_a, '') || chr(0) || coalesce(candidate_b, '')"
+             if preference else "text")
+    cols = ["text", "coalesce(candidate_a, '')", "coalesce(candidate_b, '')"] if preference else ["text"]
+    slow = " OR ".join(f"({slow_sql(cur, c)})" for c in cols)
+    norm = " || chr(31) || ".join(collapse_sql(c) for c in cols)
+    # Key groups whose texts are not byte-identical. Per group: equal after lower() -> one
+    # text (cls NULL); else white space differs -> SQL normalisation; a row with characters
+    # the SQL cannot normalise -> Python's normalize_text for the whole group.
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _imp_grp AS
+        SELECT key, bool_or(slow) AS py, count(DISTINCT lower(w)) > 1 AS ws FROM (
+          SELECT key, {whole} AS w, {slow} AS slow FROM _imp_cand WHERE key IN
+          (SELECT key FROM _imp_cand GROUP BY key HAVING count(DISTINCT {whole}) > 1))
+        GROUP BY key HAVING bool_or(slow) OR count(DISTINCT lower(w)) > 1""")
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE _imp_cls AS SELECT c.src, c.ord, "
+        f"CASE WHEN g.py THEN NULL ELSE {norm} END AS cls, g.py FROM _imp_cand c "
+        f"JOIN _imp_grp g USING (key)")
+    rows = cur.execute(
+        "SELECT x.src, x.ord, c.text, c.candidate_a, c.candidate_b FROM _imp_cls x "
+        "JOIN _imp_cand c USING (src, ord) WHERE x.py").fetchall()
+    if rows:
+        if preference:
+            cls = ["\x1f".join(normalize_text(x or "") for x in r[2:5]) for r in rows]
+        else:
+            cls = [normalize_text(r[2]) for r in rows]
+        tbl = pa.table({"src": pa.array([r[0] for r in rows], pa.int32()),
+                        "ord": pa.array([r[1] for r in rows], pa.int64()),
+                        "cls": pa.array(cls, pa.string())})
+        cur.register("_imp_slow", tbl)
+        try:
+            cur.execute("UPDATE _imp_cls x SET cls = m.cls FROM _imp_slow m "
+                        "WHERE x.src = m.src AND x.ord = m.ord")
+        finally:
+            cur.unregister("_imp_slow")
+    cur.execute(
+        """CREATE OR REPLACE TEMP TABLE _imp_dup AS
+        SELECT ord AS _row, CASE WHEN rn > 1 THEN 'file' ELSE 'project' END AS dup FROM (
+          SELECT c.src, c.ord,
+                 row_number() OVER (PARTITION BY c.key, x.cls, c.src ORDER BY c.ord) AS rn,
+                 bool_or(c.src = 0) OVER (PARTITION BY c.key, x.cls) AS has_old
+          FROM _imp_cand c LEFT JOIN _imp_cls x ON x.src = c.src AND x.ord = c.ord)
+        WHERE src = 1 AND (rn > 1 OR has_old)""")
+    cur.execute("UPDATE _imp_stage s SET dup = d.dup FROM _imp_dup d WHERE s._row = d._row")
+    for t in ("_imp_cand", "_imp_grp", "_imp_cls", "_imp_dup"):
+        cur.execute(f"DROP TABLE IF EXISTS temp.{t}")
+    cur.execute(
+        "UPDATE _imp_stage s SET err = 'external_id ' || s.external_id || ' is also on row ' "
+        "|| d.first_row || ' with a different text', err_col = 'external_id', xerr = true "
+        "FROM (SELECT external_id, min(_row) AS first_row FROM _imp_stage "
+        "      WHERE err IS NULL AND dup IS NULL AND external_id IS NOT NULL "
+        "      GROUP BY external_id HAVING count(*) > 1) d "
+        "WHERE s.external_id = d.external_id AND s._row > d.first_row AND s.err IS NULL "
+        "AND s.dup IS NULL"
+    )
     cur.execute(
         "UPDATE _imp_stage s SET err = 'external_id ' || s.external_id || ' is already item ' "
-        "|| i.id || ' of this project, with a different text', err_col = 'external_id' "
-        "FROM items i WHERE i.project_id = ? AND i.external_id = s.external_id "
-        "AND s.err IS NULL AND i.content_hash <> s.content_hash", [project_id],
+        "|| i.id || ' of this project, with a different text', err_col = 'external_id', "
+        "xerr = true FROM items i WHERE i.project_id = ? AND i.external_id = s.external_id "
+        "AND s.err IS NULL AND s.dup IS NULL", [project_id],
     )
 
 
@@ -688,15 +904,6 @@ def replace_texts(cur: Cursor, data: pa.Table, columns: Sequence[str]) -> None:
         cur.unregister("_imp_arrow")
 
 
-def mark_project_duplicates(cur: Cursor, project_id: int) -> None:
-    """``dup`` = 'project' for valid rows whose text is already an item of the project."""
-    cur.execute(
-        "UPDATE _imp_stage s SET dup = 'project' FROM (SELECT DISTINCT content_hash FROM items "
-        "WHERE project_id = ?) i WHERE s.content_hash = i.content_hash AND s.err IS NULL "
-        "AND s.dup IS NULL", [project_id],
-    )
-
-
 def duplicate_counts(cur: Cursor) -> dict[str, int]:
     rows = cur.execute(
         "SELECT dup, count(*) FROM _imp_stage WHERE err IS NULL AND dup IS NOT NULL GROUP BY dup"
@@ -719,26 +926,68 @@ def set_import_report(cur: Cursor, import_id: int, report: dict[str, Any]) -> No
     cur.execute("UPDATE imports SET report = ? WHERE id = ?", [json.dumps(report), import_id])
 
 
+def _reserve_ids(cur: Cursor, n: int) -> tuple[int, int]:
+    """Draw ``n`` values from ``seq_items`` in one statement: (smallest, largest)."""
+    lo, hi = cur.execute(
+        "SELECT min(v), max(v) FROM (SELECT nextval('seq_items') AS v FROM range(?))", [n]
+    ).fetchall()[0]
+    return int(lo), int(hi)
+
+
+_ITEM_COLS = ("id, project_id, external_id, text, metadata, dedup_key, import_id, "
+              "candidate_a, candidate_b, candidate_source")
+
+
 def insert_items(cur: Cursor, project_id: int, import_id: int, *, preference: bool) -> int:
-    """Insert valid, non-duplicate stage rows (ids from ``seq_items``, in file order: the
-    stage is scanned in insertion order). ``item_ids`` maps rows to ids when needed."""
+    """Insert the valid, non-duplicate stage rows; ids in file order.
+
+    The ids come from ``seq_items`` drawn in one block of ``max(_row)`` values, so the id is
+    ``block start - 1 + _row`` (no sort, no per-row ``nextval``; rows not added leave gaps).
+    Only if another writer drew from the sequence in between (the block is not contiguous)
+    are the drawn values matched to the rows by rank.
+
+    Rows left out are named in a small table and anti-joined: a filter on the stage's
+    ``err``/``dup`` columns, which ``UPDATE``s have touched, makes DuckDB scan the stage on
+    one thread (measured: 7.0 s instead of 3.6 s for a million rows)."""
+    cur.execute("CREATE OR REPLACE TEMP TABLE _imp_skip AS SELECT _row FROM _imp_stage "
+                "WHERE err IS NOT NULL OR dup IS NOT NULL")
+    n, top = cur.execute(
+        "SELECT count(*), max(_row) FROM _imp_stage WHERE err IS NULL AND dup IS NULL"
+    ).fetchall()[0]
+    if not n:
+        return 0
     source = "'import'" if preference else "NULL"
-    return cur.execute(
-        "INSERT INTO items (project_id, external_id, text, metadata, content_hash, import_id, "
-        "candidate_a, candidate_b, candidate_source) "
-        f"SELECT ?, external_id, text, metadata, content_hash, ?, candidate_a, candidate_b, {source} "
-        "FROM _imp_stage WHERE err IS NULL AND dup IS NULL",
-        [project_id, import_id],
-    ).fetchall()[0][0]
+    cols = f"?, external_id, text, metadata, key, ?, candidate_a, candidate_b, {source}"
+    keep = "_row NOT IN (SELECT _row FROM _imp_skip)"
+    lo, hi = _reserve_ids(cur, int(top))
+    if hi - lo + 1 == top:
+        return cur.execute(
+            f"INSERT INTO items ({_ITEM_COLS}) SELECT ? + _row, {cols} FROM _imp_stage "
+            f"WHERE {keep}", [lo - 1, project_id, import_id],
+        ).fetchall()[0][0]
+    cur.execute("CREATE OR REPLACE TEMP TABLE _imp_pool AS "
+                "SELECT nextval('seq_items') AS v FROM range(?)", [int(n)])
+    try:
+        return cur.execute(
+            f"INSERT INTO items ({_ITEM_COLS}) SELECT p.v, {cols} FROM "
+            f"(SELECT *, row_number() OVER (ORDER BY _row) AS rn FROM _imp_stage WHERE {keep}) s "
+            "JOIN (SELECT v, row_number() OVER (ORDER BY v) AS rn FROM _imp_pool) p USING (rn)",
+            [project_id, import_id],
+        ).fetchall()[0][0]
+    finally:
+        cur.execute("DROP TABLE IF EXISTS temp._imp_pool")
 
 
 def item_ids(cur: Cursor, import_id: int) -> None:
-    """``_imp_ids(_row, id)`` for the rows ``insert_items`` added (valid rows have distinct
-    hashes, so the hash identifies the row). Only answers and near-duplicate flags need it."""
+    """``_imp_ids(_row, id)`` for the rows ``insert_items`` added: ids rise with ``_row``,
+    so the n-th added row has the n-th smallest id. Only answers and near-duplicate flags
+    need it."""
     cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT s._row, i.id FROM items i "
-        "JOIN _imp_stage s ON s.content_hash = i.content_hash "
-        "WHERE i.import_id = ? AND s.err IS NULL AND s.dup IS NULL", [import_id],
+        "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT s._row, i.id FROM "
+        "(SELECT _row, row_number() OVER (ORDER BY _row) AS rn FROM _imp_stage "
+        " WHERE err IS NULL AND dup IS NULL) s JOIN "
+        "(SELECT id, row_number() OVER (ORDER BY id) AS rn FROM items WHERE import_id = ?) i "
+        "USING (rn)", [import_id],
     )
 
 

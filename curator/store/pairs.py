@@ -5,6 +5,8 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection as Cursor
 
+from curator.store.imports import key_of, normalize_text
+
 
 def item_text(cur: Cursor, project_id: int, item_id: int) -> str | None:
     row = cur.execute("SELECT text FROM items WHERE id = ? AND project_id = ?",
@@ -37,17 +39,23 @@ def ensure_source_user(cur: Cursor, name: str) -> int:
     ).fetchone()[0]
 
 
-def pair_exists(cur: Cursor, project_id: int, content_hash: str) -> bool:
-    return cur.execute("SELECT count(*) FROM items WHERE project_id = ? AND content_hash = ?",
-                       [project_id, content_hash]).fetchone()[0] > 0
+def pair_exists(cur: Cursor, project_id: int, text: str, a: str, b: str) -> bool:
+    """Whether the project has this prompt with these candidates (the import's exact-duplicate
+    rule: same dedup key, then the same normalised texts)."""
+    key = key_of(cur, text, (a, b))
+    want = tuple(normalize_text(x) for x in (text, a, b))
+    rows = cur.execute(
+        "SELECT text, candidate_a, candidate_b FROM items WHERE project_id = ? AND dedup_key = ?",
+        [project_id, key]).fetchall()
+    return any(tuple(normalize_text(x or "") for x in r) == want for r in rows)
 
 
 def insert_pair(cur: Cursor, project_id: int, external_id: str | None, text: str,
-                content_hash: str, a: str, b: str, source: str) -> int:
+                a: str, b: str, source: str) -> int:
     return cur.execute(
-        "INSERT INTO items (project_id, external_id, text, content_hash, candidate_a, candidate_b,"
+        "INSERT INTO items (project_id, external_id, text, dedup_key, candidate_a, candidate_b,"
         " candidate_source) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [project_id, external_id, text, content_hash, a, b, source],
+        [project_id, external_id, text, key_of(cur, text, (a, b)), a, b, source],
     ).fetchone()[0]
 
 
