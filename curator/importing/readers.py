@@ -53,6 +53,7 @@ class Source:
     system_prompt: str | None = None   # SFT/DPO: identical system message on every line
     text_label: str = "text"           # how the text is named in errors
     finalized: bool = False            # the stage already has its hashes and duplicate marks
+    direct: str | None = None          # CSV read straight into the stage: the read_csv(...) call
 
 
 @dataclass
@@ -204,11 +205,20 @@ def _utf8_path(path: Path, encoding: str, workdir: Path) -> Path:
 def read_source(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, *, workdir: Path,
                 encoding: str | None, delimiter: str | None, limit: int | None,
                 structured: StructuredOptions,
-                progress: Callable[[int, int, str], None] | None = None) -> Source:
-    """Read ``path`` into ``_imp_raw`` (tabular formats) or straight into the stage."""
+                progress: Callable[[int, int, str], None] | None = None,
+                direct: bool = False) -> Source:
+    """Read ``path`` into ``_imp_raw`` (tabular formats) or straight into the stage.
+
+    With ``direct`` a UTF-8 CSV/TSV file is not read yet: the Source names the
+    ``read_csv(...)`` call that ``build_stage`` reads from (one pass instead of two); if
+    that pass finds a bad record the caller reads again without ``direct``."""
     if path.stat().st_size == 0 or not _head(path, 4096).strip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"):
         raise InvalidInput("the file is empty", file=path.name)
     sql.create_perr(cur)
+    if fmt in ("csv", "tsv") and direct and limit is None:
+        src = _csv_direct(cur, path, fmt, encoding=encoding, delimiter=delimiter)
+        if src is not None:
+            return src
     if fmt in ("csv", "tsv"):
         return _read_csv(cur, path, fmt, workdir=workdir, encoding=encoding,
                          delimiter=delimiter, limit=limit)
@@ -261,15 +271,38 @@ _REJECT_TEXT = {
 }
 
 
-def _read_csv(cur, path: Path, fmt: str, *, workdir: Path, encoding: str | None,
-              delimiter: str | None, limit: int | None) -> Source:
-    enc = detect_encoding(path, encoding)
+def _delimiter(fmt: str, delimiter: str | None) -> str | None:
     if delimiter is None and fmt == "tsv":
         delimiter = "\t"
     if delimiter is not None and len(delimiter) != 1 and delimiter != "\\t":
         raise InvalidInput(f"delimiter must be one character, got {delimiter!r}")
-    if delimiter == "\\t":
-        delimiter = "\t"
+    return "\t" if delimiter == "\\t" else delimiter
+
+
+def _csv_direct(cur, path: Path, fmt: str, *, encoding: str | None,
+                delimiter: str | None) -> Source | None:
+    """A Source for reading a UTF-8 CSV straight into the stage, or None (not UTF-8, or the
+    sniffer cannot read it with the default record size)."""
+    enc = detect_encoding(path, encoding)
+    if enc not in ("utf-8", "utf-8-sig"):
+        return None
+    delimiter = _delimiter(fmt, delimiter)
+    found = sql.csv_source(cur, str(path), delimiter=delimiter)
+    if found is None:
+        return None
+    call, columns = found
+    src = Source(fmt, "tabular", columns=columns, row_expr="_row", direct=call)
+    src.detected = {"format": fmt, "encoding": enc, "columns": columns,
+                    **sql.sniff_csv(cur, str(path), delimiter)}
+    if delimiter is not None:
+        src.detected["delimiter"] = delimiter
+    return src
+
+
+def _read_csv(cur, path: Path, fmt: str, *, workdir: Path, encoding: str | None,
+              delimiter: str | None, limit: int | None) -> Source:
+    enc = detect_encoding(path, encoding)
+    delimiter = _delimiter(fmt, delimiter)
     upath = _utf8_path(path, enc, workdir)
     try:
         sql.read_csv_raw(cur, str(upath), delimiter=delimiter, limit=limit)

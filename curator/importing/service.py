@@ -119,9 +119,10 @@ def _need_cols(columns: list[str], wanted: list[str], what: str, file: str) -> l
 
 
 def _map_tabular(cur: duckdb.DuckDBPyConnection, src: Source, project: Project, o: _Options,
-                 file: str) -> dict[str, Any]:
-    """Build the stage from ``_imp_raw``; returns the mapping used. Without PII masking the
-    row rules, hashes and duplicate marks are computed in the same pass."""
+                 file: str) -> dict[str, Any] | None:
+    """Build the stage from ``_imp_raw`` (or straight from the file, ``src.direct``); returns
+    the mapping used, or None when a direct read met a bad record (read it the long way).
+    Without PII masking the row rules and dedup keys are computed in the same pass."""
     cols = src.columns
     if not cols:
         raise InvalidInput("no columns found", file=file)
@@ -178,8 +179,8 @@ def _map_tabular(cur: duckdb.DuckDBPyConnection, src: Source, project: Project, 
         checks += sql.type_checks(src.kind, id_col, ["VARCHAR", "BIGINT", "UBIGINT"],
                                   "a string or an integer")
     src.text_label = " + ".join(text_cols)
-    sql.build_stage(
-        cur, row_expr=src.row_expr, join=src.join,
+    staged = sql.build_stage(
+        cur, row_expr=src.row_expr, join=src.join, source=src.direct,
         text=sql.text_sql(src.kind, text_cols),
         external_id=sql.value_sql(src.kind, id_col) if id_col else "NULL",
         metadata=sql.metadata_sql(src.kind, meta_cols),
@@ -188,6 +189,12 @@ def _map_tabular(cur: duckdb.DuckDBPyConnection, src: Source, project: Project, 
         type_errors=checks,
         final=None if o.pii else (src.text_label, project.task_type == "preference"),
     )
+    if not staged:
+        return None
+    if src.direct:
+        src.rows_read = sql.count_rows(cur, "_imp_stage")
+        if src.rows_read == 0:
+            raise InvalidInput("the file has a header row but no data rows", file=file)
     src.finalized = not o.pii
     return {"text_cols": text_cols, "id_col": id_col, "meta_cols": meta_cols,
             "candidate_cols": cand or None}
@@ -290,18 +297,26 @@ def _run(store: Store, actor: Actor, project: str | int | Project, path: str | P
                 task_type=proj.task_type, label_names=proj.label_names,
                 multi_label=proj.multi_label, answer_source=o.answer_source,
                 text_cols=_as_list(o.text_cols), id_col=o.id_col, limit=limit)
-            src = readers.read_source(cur, path, fmt, workdir=Path(wd), encoding=o.encoding,
-                                      delimiter=o.delimiter, limit=limit, structured=structured,
-                                      progress=progress)
-            report.rows_read = src.rows_read
-            report.detected = src.detected
+            def read(direct: bool) -> Source:
+                return readers.read_source(
+                    cur, path, fmt, workdir=Path(wd), encoding=o.encoding,
+                    delimiter=o.delimiter, limit=limit, structured=structured,
+                    progress=progress, direct=direct)
+
+            src = read(True)
             lap("read")
-            if progress:
-                progress(src.rows_read, src.rows_read, "read")
             if src.kind == "structured":
                 report.mapping = {"format": fmt, "answer_source": o.answer_source}
             else:
-                report.mapping = _map_tabular(cur, src, proj, o, path.name)
+                mapping = _map_tabular(cur, src, proj, o, path.name)
+                if mapping is None:   # the one-pass read met a bad record: number them
+                    src = read(False)
+                    mapping = _map_tabular(cur, src, proj, o, path.name)
+                report.mapping = mapping
+            report.rows_read = src.rows_read
+            report.detected = src.detected
+            if progress:
+                progress(src.rows_read, src.rows_read, "read")
             lap("map")
             if o.pii:
                 _mask_pii(cur, report, preference, src.rows_read, progress)
