@@ -325,7 +325,7 @@ def _json_path(key: str) -> str:
 # ---------------------------------------------------------------------------- temp tables
 TEMP_TABLES = ("_imp_raw", "_imp_perr", "_imp_stage", "_imp_stage2", "_imp_ans", "_imp_ids",
                "_imp_rowmap", "_imp_rej", "_imp_rejscan", "_imp_lines", "_imp_arr", "_ann_items",
-               "_imp_keys", "_imp_raw2", "_imp_cand", "_imp_grp", "_imp_cls", "_imp_dup", "_imp_pool", "_imp_skip")
+               "_imp_keys", "_imp_raw2", "_imp_cand", "_imp_mix", "_imp_grp", "_imp_cls", "_imp_dup", "_imp_pool", "_imp_skip")
 
 
 def drop_temp(cur: Cursor) -> None:
@@ -727,16 +727,11 @@ def _longer(expr: str, limit: int) -> str:
     return f"(CASE WHEN strlen({expr}) > {limit} THEN length({expr}) > {limit} ELSE false END)"
 
 
-def _blank(expr: str) -> str:
-    """NULL or only spaces, tabs and line breaks (other white space: ``fill_slow_keys``)."""
-    return f"({expr} IS NULL OR NOT regexp_matches({expr}, '[^ \\t\\n\\r]'))"
-
-
 def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
     """(predicate, column literal, message expression) for the generic row rules."""
     tc = sql_str(text_col)
     checks = [
-        (_blank("text"), tc, "'missing or empty text'"),
+        ("text IS NULL OR _ks0 = ''", tc, "'missing or empty text'"),
         (_longer("text", MAX_TEXT_CHARS), tc,
          f"'text has ' || length(text) || ' characters; the limit is {MAX_TEXT_CHARS:,}'"),
         ("contains(text, chr(0))", tc,
@@ -750,9 +745,9 @@ def _checks(text_col: str, preference: bool) -> list[tuple[str, str, str]]:
          f"'metadata is ' || length(metadata) || ' characters as JSON; the limit is {MAX_METADATA_CHARS:,}'"),
     ]
     if preference:
-        for c in ("candidate_a", "candidate_b"):
+        for i, c in enumerate(("candidate_a", "candidate_b"), start=1):
             checks += [
-                (_blank(c), sql_str(c), f"'missing or empty {c}'"),
+                (f"{c} IS NULL OR _ks{i} = ''", sql_str(c), f"'missing or empty {c}'"),
                 (_longer(c, MAX_TEXT_CHARS), sql_str(c),
                  f"'{c} has ' || length({c}) || ' characters; the limit is {MAX_TEXT_CHARS:,}'"),
                 (f"contains({c}, chr(0))", sql_str(c), f"'{c} contains a NUL byte'"),
@@ -768,14 +763,21 @@ def _final_select(cur: Cursor, source: str, *, text_col: str, preference: bool) 
     checks = _checks(text_col, preference)
     cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in checks)
     ccases = " ".join(f"WHEN {p} THEN {c}" for p, c, _m in checks)
-    key = key_sql(cur, *(("text", "candidate_a", "candidate_b") if preference else ("text",)))
+    cols = ("text", "candidate_a", "candidate_b") if preference else ("text",)
+    # _ksN: the key string of each column, NULL on slow rows; computed once and used by
+    # both the key and the empty-text rule
+    ks = ", ".join(f"CASE WHEN {slow_sql(cur, c)} THEN NULL ELSE {fast_key_sql(c)} END AS _ks{i}"
+                   for i, c in enumerate(cols))
+    any_slow = " OR ".join(f"_ks{i} IS NULL" for i in range(len(cols)))
+    key = f"CASE WHEN {any_slow} THEN NULL ELSE hash({', '.join(f'_ks{i}' for i in range(len(cols)))}) END"
     return (
         "SELECT _row, text, external_id, metadata, candidate_a, candidate_b, err, err_col, "
-        f"CASE WHEN err IS NULL THEN {key} END AS key, NULL::VARCHAR AS dup, false AS xerr "
+        "CASE WHEN err IS NULL THEN key END AS key, NULL::VARCHAR AS dup, false AS xerr "
         "FROM (SELECT _row, text, external_id, metadata, candidate_a, candidate_b, "
         f" coalesce(err, CASE {cases} END) AS err, "
-        f" CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col "
-        f" FROM ({source}))"
+        f" CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col, "
+        f" {key} AS key "
+        f" FROM (SELECT *, {ks} FROM ({source})))"
     )
 
 
@@ -816,38 +818,48 @@ def mark_duplicates(cur: Cursor, project_id: int, *, preference: bool) -> None:
     (``xerr``). Safe to run again: the previous marks are cleared first."""
     cur.execute("UPDATE _imp_stage SET dup = NULL WHERE dup IS NOT NULL")
     cur.execute("UPDATE _imp_stage SET err = NULL, err_col = NULL, xerr = false WHERE xerr")
+    whole = ("text || chr(0) || coalesce(candidate_a, '') || chr(0) || coalesce(candidate_b, '')"
+             if preference else "text")
+    # candidates: rows sharing a key with another row or with an item; rh = hash of the
+    # raw text(s), to tell byte-identical rows (the usual duplicate) without comparing texts
     cur.execute(
-        """CREATE OR REPLACE TEMP TABLE _imp_cand AS
+        f"""CREATE OR REPLACE TEMP TABLE _imp_cand AS
         WITH k AS (SELECT key FROM _imp_stage WHERE err IS NULL),
         proj AS (SELECT DISTINCT dedup_key AS key FROM items
                  WHERE project_id = $p AND dedup_key IN (SELECT key FROM k)),
         multi AS (SELECT key FROM k GROUP BY key HAVING count(*) > 1)
-        SELECT 1 AS src, _row AS ord, key, text, candidate_a, candidate_b FROM _imp_stage
+        SELECT 1 AS src, _row AS ord, key, hash({whole}) AS rh FROM _imp_stage
         WHERE err IS NULL AND key IN (SELECT key FROM multi UNION ALL SELECT key FROM proj)
         UNION ALL
-        SELECT 0, id, dedup_key, text, candidate_a, candidate_b FROM items
+        SELECT 0, id, dedup_key, hash({whole}) FROM items
         WHERE project_id = $p AND dedup_key IN (SELECT key FROM proj)""", {"p": project_id})
-    whole = ("text || chr(0) || coalesce(candidate_a, '') || chr(0) || coalesce(candidate_b, '')"
-             if preference else "text")
     cols = ["text", "coalesce(candidate_a, '')", "coalesce(candidate_b, '')"] if preference else ["text"]
     slow = " OR ".join(f"({slow_sql(cur, c)})" for c in cols)
     norm = " || chr(31) || ".join(collapse_sql(c) for c in cols)
-    # Key groups whose texts are not byte-identical. Per group: equal after lower() -> one
-    # text (cls NULL); else white space differs -> SQL normalisation; a row with characters
-    # the SQL cannot normalise -> Python's normalize_text for the whole group.
+    # The texts of key groups that are not all byte-identical. Per group: equal after
+    # lower() -> one text (cls NULL); else white space differs -> SQL normalisation; a row
+    # with characters the SQL cannot normalise -> Python's normalize_text for the group.
+    cur.execute(
+        """CREATE OR REPLACE TEMP TABLE _imp_mix AS
+        WITH m AS (SELECT c.src, c.ord, c.key FROM _imp_cand c WHERE c.key IN
+                   (SELECT key FROM _imp_cand GROUP BY key HAVING count(DISTINCT rh) > 1))
+        SELECT m.*, s.text, s.candidate_a, s.candidate_b FROM m JOIN _imp_stage s
+          ON m.src = 1 AND s._row = m.ord
+        UNION ALL
+        SELECT m.*, i.text, i.candidate_a, i.candidate_b FROM m JOIN items i
+          ON m.src = 0 AND i.id = m.ord""")
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE _imp_grp AS
-        SELECT key, bool_or(slow) AS py, count(DISTINCT lower(w)) > 1 AS ws FROM (
-          SELECT key, {whole} AS w, {slow} AS slow FROM _imp_cand WHERE key IN
-          (SELECT key FROM _imp_cand GROUP BY key HAVING count(DISTINCT {whole}) > 1))
+        SELECT key, bool_or(slow) AS py FROM (
+          SELECT key, {whole} AS w, {slow} AS slow FROM _imp_mix)
         GROUP BY key HAVING bool_or(slow) OR count(DISTINCT lower(w)) > 1""")
     cur.execute(
         f"CREATE OR REPLACE TEMP TABLE _imp_cls AS SELECT c.src, c.ord, "
-        f"CASE WHEN g.py THEN NULL ELSE {norm} END AS cls, g.py FROM _imp_cand c "
+        f"CASE WHEN g.py THEN NULL ELSE {norm} END AS cls, g.py FROM _imp_mix c "
         f"JOIN _imp_grp g USING (key)")
     rows = cur.execute(
         "SELECT x.src, x.ord, c.text, c.candidate_a, c.candidate_b FROM _imp_cls x "
-        "JOIN _imp_cand c USING (src, ord) WHERE x.py").fetchall()
+        "JOIN _imp_mix c USING (src, ord) WHERE x.py").fetchall()
     if rows:
         if preference:
             cls = ["\x1f".join(normalize_text(x or "") for x in r[2:5]) for r in rows]
@@ -871,7 +883,7 @@ def mark_duplicates(cur: Cursor, project_id: int, *, preference: bool) -> None:
           FROM _imp_cand c LEFT JOIN _imp_cls x ON x.src = c.src AND x.ord = c.ord)
         WHERE src = 1 AND (rn > 1 OR has_old)""")
     cur.execute("UPDATE _imp_stage s SET dup = d.dup FROM _imp_dup d WHERE s._row = d._row")
-    for t in ("_imp_cand", "_imp_grp", "_imp_cls", "_imp_dup"):
+    for t in ("_imp_cand", "_imp_mix", "_imp_grp", "_imp_cls", "_imp_dup"):
         cur.execute(f"DROP TABLE IF EXISTS temp.{t}")
     cur.execute(
         "UPDATE _imp_stage s SET err = 'external_id ' || s.external_id || ' is also on row ' "
