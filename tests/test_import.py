@@ -167,9 +167,9 @@ def test_exact_dedup_in_file_and_against_project(store, people, clf_project, tmp
         assert key == cur.execute("SELECT hash(?)", [key_string(text)]).fetchall()[0][0]
 
 
-def test_same_key_is_not_yet_a_duplicate(store, people, clf_project, tmp_path):
-    """The key ignores where white space is; the rule does not: "log in" and "login" share
-    a key but are two items, while a case and white-space variant is a duplicate."""
+def test_white_space_position_matters_amount_does_not(store, people, clf_project, tmp_path):
+    """Where white space is matters ("log in" and "login" are two items); how much of it,
+    and case, do not."""
     f = write_csv(tmp_path / "a.csv", [("1", "please log in"), ("2", "please login"),
                                        ("3", "PLEASE  LOG\nIN"), ("4", "pleaselogin"),
                                        ("5", "please login")])

@@ -159,10 +159,8 @@ def slow_class(cur: Cursor) -> str:
 
 
 def key_string(text: str) -> str:
-    """What the dedup key hashes: ``normalize_text`` with the spaces removed (NFKC, casefold,
-    no whitespace at all). Equal normalised texts give equal key strings; the converse needs
-    the check in ``mark_duplicates`` (``"a b"`` and ``"ab"`` share a key, not a text)."""
-    return normalize_text(text).replace(" ", "")
+    """What the dedup key hashes: ``normalize_text`` (computed in SQL on most rows)."""
+    return normalize_text(text)
 
 
 def slow_sql(cur: Cursor, expr: str) -> str:
@@ -177,25 +175,36 @@ def slow_sql(cur: Cursor, expr: str) -> str:
             + "".join(f" OR contains({x}, chr({ord(c)}))" for c in _ASCII_SLOW) + ")")
 
 
+def spaced_sql(expr: str) -> str:
+    """SQL, step 1 of ``normalize_text`` on rows where ``slow_sql`` is false: ``lower``, and
+    line breaks and tabs to spaces (a blank line to one space: most texts then need no
+    more). ``replace`` costs little when it finds little; deleting every space cost twice
+    as much, and a regular expression over every space ten times."""
+    y = f"lower({expr})"
+    y = f"replace({y}, chr(13), ' ')"
+    y = f"replace({y}, chr(10) || chr(10), ' ')"
+    y = f"replace({y}, chr(10), ' ')"
+    return f"replace({y}, chr(9), ' ')"
+
+
+def collapsed_sql(y: str) -> str:
+    """SQL, step 2 on ``y`` from ``spaced_sql``: runs of spaces to one, trimmed; only rows
+    that need it (two spaces in a row, or a space at either end) do the work."""
+    full = y
+    for _ in range(3):  # halve runs of spaces with cheap replaces; the regexp then rarely works
+        full = f"replace({full}, '  ', ' ')"
+    full = f"trim(regexp_replace({full}, '  +', ' ', 'g'))"
+    return (f"CASE WHEN contains({y}, '  ') OR starts_with({y}, ' ') OR ends_with({y}, ' ') "
+            f"THEN {full} ELSE {y} END")
+
+
 def fast_key_sql(expr: str) -> str:
-    """SQL for ``key_string(expr)`` on rows where ``slow_sql`` is false: ``lower`` and the four
-    whitespace characters deleted (``replace`` is far cheaper than a regular expression)."""
-    y = f"lower({expr})"
-    for c in " \n\r\t":
-        y = f"replace({y}, chr({ord(c)}), '')"
-    return y
+    """SQL for ``key_string(expr)`` (= ``normalize_text``) on rows where ``slow_sql`` is
+    false. (Queries over many rows compute ``spaced_sql`` once in a subquery instead.)"""
+    return collapsed_sql(spaced_sql(expr))
 
 
-def collapse_sql(expr: str) -> str:
-    """SQL for ``normalize_text(expr)`` on rows where ``slow_sql`` is false: ``lower``, line
-    breaks and tabs to spaces, runs of spaces to one (cheap halving ``replace``s first; the
-    regular expression then rarely has work), trimmed."""
-    y = f"lower({expr})"
-    for c in "\n\r\t":
-        y = f"replace({y}, chr({ord(c)}), ' ')"
-    for _ in range(3):
-        y = f"replace({y}, '  ', ' ')"
-    return f"trim(regexp_replace({y}, '  +', ' ', 'g'))"
+collapse_sql = fast_key_sql
 
 
 def key_sql(cur: Cursor, *exprs: str) -> str:
@@ -764,9 +773,10 @@ def _final_select(cur: Cursor, source: str, *, text_col: str, preference: bool) 
     cases = " ".join(f"WHEN {p} THEN {m}" for p, _c, m in checks)
     ccases = " ".join(f"WHEN {p} THEN {c}" for p, c, _m in checks)
     cols = ("text", "candidate_a", "candidate_b") if preference else ("text",)
-    # _ksN: the key string of each column, NULL on slow rows; computed once and used by
-    # both the key and the empty-text rule
-    ks = ", ".join(f"CASE WHEN {slow_sql(cur, c)} THEN NULL ELSE {fast_key_sql(c)} END AS _ks{i}"
+    # _ksN: the key string (normalised text) of each column, NULL on slow rows; computed
+    # once and used by both the key and the empty-text rule
+    ys = ", ".join(f"{spaced_sql(c)} AS _y{i}" for i, c in enumerate(cols))
+    ks = ", ".join(f"CASE WHEN {slow_sql(cur, c)} THEN NULL ELSE {collapsed_sql(f'_y{i}')} END AS _ks{i}"
                    for i, c in enumerate(cols))
     any_slow = " OR ".join(f"_ks{i} IS NULL" for i in range(len(cols)))
     key = f"CASE WHEN {any_slow} THEN NULL ELSE hash({', '.join(f'_ks{i}' for i in range(len(cols)))}) END"
@@ -777,7 +787,7 @@ def _final_select(cur: Cursor, source: str, *, text_col: str, preference: bool) 
         f" coalesce(err, CASE {cases} END) AS err, "
         f" CASE WHEN err IS NOT NULL THEN err_col ELSE CASE {ccases} END END AS err_col, "
         f" {key} AS key "
-        f" FROM (SELECT *, {ks} FROM ({source})))"
+        f" FROM (SELECT *, {ks} FROM (SELECT *, {ys} FROM ({source}))))"
     )
 
 
