@@ -363,3 +363,13 @@ def test_shipped_slow_class_matches_a_fresh_computation():
         pytest.skip(f"slow_class.json is for {shipped.get('tag')}, this is "
                     f"{imports_sql._slow_class_tag(cur)}")
     assert shipped["class"] == imports_sql._regex_class(imports_sql._slow_chars(cur))
+
+
+def test_import_records_the_files_sha256(store, people, clf_project, tmp_path):
+    import hashlib
+
+    f = write_csv(tmp_path / "a.csv", [("1", "first ticket"), ("2", "second ticket")])
+    r = import_file(store, people["lee"], clf_project, f, near_dup=False)
+    got = store.cursor().execute("SELECT file_sha256 FROM imports WHERE id = ?",
+                                 [r.import_id]).fetchall()[0][0]
+    assert got == hashlib.sha256(f.read_bytes()).hexdigest()

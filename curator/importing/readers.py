@@ -13,6 +13,7 @@ import datetime as _dt
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -705,11 +706,11 @@ def _read_label_studio(cur, path: Path, opts: StructuredOptions) -> Source:
 
 class FileDigest:
     """sha256 of a file, computed in a background thread while the import reads and
-    checks the file (hashlib releases the GIL, so it overlaps DuckDB's work)."""
+    checks the file (hashlib releases the GIL). The thread runs at the lowest CPU priority
+    (Linux: per thread) so that it takes the moments DuckDB leaves a core idle rather than
+    slowing DuckDB down."""
 
     def __init__(self, path: Path) -> None:
-        import threading
-
         self._path = path
         self._stop = threading.Event()
         self._value: str | None = None
@@ -720,6 +721,10 @@ class FileDigest:
     def _run(self) -> None:
         import hashlib
 
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):   # not Linux: the thread keeps normal priority
+            pass
         try:
             h = hashlib.sha256()
             with open(self._path, "rb") as f:

@@ -401,7 +401,6 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: P
 
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}
     options["text_cols"] = list(o.text_cols) if o.text_cols else None
-    digest = sha.result()
     preference = proj.task_type == "preference"
     with store.write_lock:  # dedup-against-project must not race another import
         with transaction_on(cur):
@@ -421,7 +420,7 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: P
                     rp = Path(o.rejects_path) if o.rejects_path else path.with_name(path.name + ".rejects.csv")
                     sql.write_rejects(cur, str(rp), jsonl=rp.suffix.lower() in (".jsonl", ".json"))
                     report.rejects_path = str(rp)
-            import_id = sql.insert_import(cur, proj.id, path.name, fmt, digest, options,
+            import_id = sql.insert_import(cur, proj.id, path.name, fmt, None, options,
                                           actor.id or None)
             report.import_id = import_id
             report.added = sql.insert_items(cur, proj.id, import_id, preference=preference)
@@ -453,6 +452,8 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: P
             if set_prompt and src.system_prompt:
                 projects_sql.update_project(cur, proj.id, {"system_prompt": src.system_prompt})
                 report.system_prompt_set = True
+            # the file's sha256 ran in a low-priority thread, in the gaps DuckDB left
+            sql.set_import_sha256(cur, import_id, sha.result())
             sql.set_import_report(cur, import_id, report.to_dict())
 
 

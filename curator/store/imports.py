@@ -38,7 +38,7 @@ __all__ = [
     "valid_new_rows", "existing_items", "row_item_ids", "answer_annotators", "user_ids",
     "create_perr", "add_parse_errors", "sniff_csv",
     "map_rows_after_rejects", "lines_to_json", "create_empty_stage", "insert_import",
-    "set_import_report", "ANSWER_COLUMNS", "build_annotation_stage", "validate_annotation_stage",
+    "set_import_report", "set_import_sha256", "ANSWER_COLUMNS", "build_annotation_stage", "validate_annotation_stage",
     "annotation_errors", "annotation_missing_users", "insert_staged_annotations",
     "annotation_summary", "drop_annotation_temp",
 ]
@@ -977,13 +977,17 @@ def duplicate_counts(cur: Cursor) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------- the insert
-def insert_import(cur: Cursor, project_id: int, filename: str, fmt: str, file_sha256: str,
+def insert_import(cur: Cursor, project_id: int, filename: str, fmt: str, file_sha256: str | None,
                   options: dict[str, Any], created_by: int | None) -> int:
     return cur.execute(
         "INSERT INTO imports (project_id, filename, format, file_sha256, options, created_by) "
         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         [project_id, filename, fmt, file_sha256, json.dumps(options), created_by],
     ).fetchall()[0][0]
+
+
+def set_import_sha256(cur: Cursor, import_id: int, sha256: str) -> None:
+    cur.execute("UPDATE imports SET file_sha256 = ? WHERE id = ?", [sha256, import_id])
 
 
 def set_import_report(cur: Cursor, import_id: int, report: dict[str, Any]) -> None:
