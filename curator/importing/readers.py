@@ -706,9 +706,9 @@ def _read_label_studio(cur, path: Path, opts: StructuredOptions) -> Source:
 
 class FileDigest:
     """sha256 of a file, computed in a background thread while the import reads and
-    checks the file (hashlib releases the GIL). The thread runs at the lowest CPU priority
-    (Linux: per thread) so that it takes the moments DuckDB leaves a core idle rather than
-    slowing DuckDB down."""
+    checks the file (hashlib releases the GIL, so it overlaps DuckDB's work). (At the
+    lowest thread priority it was starved while DuckDB used both cores and then held up
+    the commit: slower.)"""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -721,10 +721,6 @@ class FileDigest:
     def _run(self) -> None:
         import hashlib
 
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):   # not Linux: the thread keeps normal priority
-            pass
         try:
             h = hashlib.sha256()
             with open(self._path, "rb") as f:

@@ -452,7 +452,7 @@ def _commit(store: Store, cur: duckdb.DuckDBPyConnection, proj: Project, path: P
             if set_prompt and src.system_prompt:
                 projects_sql.update_project(cur, proj.id, {"system_prompt": src.system_prompt})
                 report.system_prompt_set = True
-            # the file's sha256 ran in a low-priority thread, in the gaps DuckDB left
+            # the file's sha256 ran in a thread alongside (done long before this point)
             sql.set_import_sha256(cur, import_id, sha.result())
             sql.set_import_report(cur, import_id, report.to_dict())
 
