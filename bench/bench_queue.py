@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from curator import queue, users
-from curator.permissions import SYSTEM
-from curator.projects import create_project
-from curator.store import Store
-from curator.store import answers as answers_sql
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curator import queue, users  # noqa: E402
+from curator.permissions import SYSTEM  # noqa: E402
+from curator.projects import create_project  # noqa: E402
+from curator.store import Store  # noqa: E402
+from curator.store import answers as answers_sql  # noqa: E402
 
 
 def seed(store: Store, n_items: int, n_answers: int, overlap: int) -> object:
