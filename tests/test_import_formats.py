@@ -330,3 +330,32 @@ def test_shared_rasbt_preference(store, people):
                     SHARED_DATA / "preference" / "rasbt_instruction-data-with-preference.json",
                     text_cols="instruction,input", near_dup=False)
     assert r.rows_read == 1100 and r.added + r.exact_duplicates == 1100
+
+
+def test_ids_follow_file_order_when_another_writer_draws_from_the_sequence(
+        store, people, resp_project, tmp_path, monkeypatch):
+    """The ids of an import are one block drawn from seq_items; if another writer drew a
+    value in between (the block is not contiguous), the drawn values are given out by rank:
+    ids still rise in file order and imported answers land on the right items."""
+    from curator.store import imports as imports_sql
+
+    real = imports_sql._reserve_ids
+
+    def interleaved(cur, n):
+        first = cur.execute("SELECT nextval('seq_items')").fetchall()[0][0]
+        cur.execute("SELECT nextval('seq_items')")   # "another writer"
+        lo, hi = real(cur, n)
+        return first, hi
+
+    monkeypatch.setattr(imports_sql, "_reserve_ids", interleaved)
+    lines = [{"messages": [{"role": "user", "content": f"question {i}"},
+                           {"role": "assistant", "content": f"answer {i}"}]} for i in range(5)]
+    lines.insert(2, lines[0])   # an exact duplicate: skipped, with its answer
+    f = tmp_path / "sft.jsonl"
+    f.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    r = import_file(store, people["lee"], resp_project, f, near_dup=False)
+    assert (r.added, r.answers_added, r.answers_skipped) == (5, 5, 1)
+    rows = store.cursor().execute(
+        "SELECT i.id, i.text, a.value FROM items i JOIN annotations a ON a.item_id = i.id "
+        "WHERE i.project_id = ? ORDER BY i.id", [resp_project.id]).fetchall()
+    assert [(t, v) for _, t, v in rows] == [(f"question {i}", f"answer {i}") for i in range(5)]

@@ -334,7 +334,7 @@ def _json_path(key: str) -> str:
 # ---------------------------------------------------------------------------- temp tables
 TEMP_TABLES = ("_imp_raw", "_imp_perr", "_imp_stage", "_imp_stage2", "_imp_ans", "_imp_ids",
                "_imp_rowmap", "_imp_rej", "_imp_rejscan", "_imp_lines", "_imp_arr", "_ann_items",
-               "_imp_keys", "_imp_raw2", "_imp_cand", "_imp_mix", "_imp_grp", "_imp_cls", "_imp_dup", "_imp_pool", "_imp_skip")
+               "_imp_keys", "_imp_raw2", "_imp_cand", "_imp_mix", "_imp_grp", "_imp_cls", "_imp_dup", "_imp_pool", "_imp_skip", "_imp_base")
 
 
 def drop_temp(cur: Cursor) -> None:
@@ -1028,7 +1028,9 @@ def insert_items(cur: Cursor, project_id: int, import_id: int, *, preference: bo
     cols = f"?, external_id, text, metadata, key, ?, candidate_a, candidate_b, {source}"
     keep = "_row NOT IN (SELECT _row FROM _imp_skip)"
     lo, hi = _reserve_ids(cur, int(top))
+    cur.execute("DROP TABLE IF EXISTS temp._imp_base")
     if hi - lo + 1 == top:
+        cur.execute("CREATE TEMP TABLE _imp_base AS SELECT ?::BIGINT AS base", [lo - 1])
         return cur.execute(
             f"INSERT INTO items ({_ITEM_COLS}) SELECT ? + _row, {cols} FROM _imp_stage "
             f"WHERE {keep}", [lo - 1, project_id, import_id],
@@ -1047,9 +1049,17 @@ def insert_items(cur: Cursor, project_id: int, import_id: int, *, preference: bo
 
 
 def item_ids(cur: Cursor, import_id: int) -> None:
-    """``_imp_ids(_row, id)`` for the rows ``insert_items`` added: ids rise with ``_row``,
-    so the n-th added row has the n-th smallest id. Only answers and near-duplicate flags
-    need it."""
+    """``_imp_ids(_row, id)`` for the rows ``insert_items`` added: block start - 1 + _row,
+    or (when the block was not contiguous) by rank, since ids rise with ``_row``. Only
+    answers and near-duplicate flags need it."""
+    has_base = cur.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_imp_base' "
+        "AND database_name = 'temp'").fetchall()[0][0]
+    if has_base:   # ids were block start - 1 + _row: no ranking needed
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT s._row, b.base + s._row AS id "
+            "FROM _imp_stage s, _imp_base b WHERE s._row NOT IN (SELECT _row FROM _imp_skip)")
+        return
     cur.execute(
         "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT s._row, i.id FROM "
         "(SELECT _row, row_number() OVER (ORDER BY _row) AS rn FROM _imp_stage "
