@@ -373,3 +373,31 @@ def test_import_records_the_files_sha256(store, people, clf_project, tmp_path):
     got = store.cursor().execute("SELECT file_sha256 FROM imports WHERE id = ?",
                                  [r.import_id]).fetchall()[0][0]
     assert got == hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+def test_items_added_while_an_import_runs_are_not_added_twice(store, people, clf_project,
+                                                              tmp_path, monkeypatch):
+    """Import A checks for duplicates, then import B of the same file commits before A
+    does: A checks again under the write lock and adds nothing."""
+    import threading
+
+    f = write_csv(tmp_path / "a.csv", [("1", "alpha ticket"), ("2", "beta ticket"),
+                                       ("3", "gamma ticket")])
+    real = imports_sql.mark_duplicates
+    other: list = []
+
+    def racing(cur, project_id, *, preference):
+        real(cur, project_id, preference=preference)
+        if not other:
+            other.append(None)
+            t = threading.Thread(target=lambda: other.append(
+                import_file(store, people["lee"], clf_project, f, near_dup=False)))
+            t.start()
+            t.join()
+
+    monkeypatch.setattr(imports_sql, "mark_duplicates", racing)
+    first = import_file(store, people["lee"], clf_project, f, near_dup=False)
+    second = other[1]
+    assert second.added == 3
+    assert (first.added, first.exact_duplicates_in_project) == (0, 3)
+    assert texts(store, clf_project) == ["alpha ticket", "beta ticket", "gamma ticket"]
