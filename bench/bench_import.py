@@ -116,6 +116,8 @@ def main() -> None:
             for _ in range(max(args.repeat, 1)):
                 for mode in args.modes:
                     runs[mode].append(measure(mode, path))
+                print("  repeat: " + ", ".join(f"{mode} {rs[-1]['seconds']:.2f}" for mode, rs in runs.items()),
+                      file=sys.stderr, flush=True)
             best = {mode: min(rs, key=lambda m: m["seconds"]) for mode, rs in runs.items()}
             base = best["baseline"]["seconds"] if "baseline" in best else None
             for mode in args.modes:

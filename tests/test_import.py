@@ -200,7 +200,8 @@ def test_sql_key_matches_python(store):
     samples = ["  Hello\t\tWorld \n", "a\x0bb\x1cc\x1fd", "ÉCOLE  Straße", "ﬁne ＡＢＣ",
                "x\u00a0y\u2003z\u2028w", "İstanbul ΣΑΣ", "plain", "\r\n", "Ǆ ǅ",
                "Cafe\u0301 cafe\u0301", "ǰ j\u030c", "a\r\rb\t \n c", "  ", "x" * 5 + "\n" * 9,
-               "\u1100\u1161\u11a8", "ς σ Σ", "Ⅻ ½ …", "é ø € £ ü — “quoted”"]
+               "\u1100\u1161\u11a8", "ς σ Σ", "Ⅻ ½ …", "é ø € £ ü — “quoted”",
+               "tab\tonly  x ", "cr\ronly", "\r\n\r\nX\r\n", "\t", "A\n\n\nB\n \nC"]
     assert _keys_sql_vs_python(store.cursor(), samples) == []
 
 
