@@ -291,10 +291,9 @@ def _csv_direct(cur, path: Path, fmt: str, *, encoding: str | None,
     found = sql.csv_source(cur, str(path), delimiter=delimiter)
     if found is None:
         return None
-    call, columns = found
+    call, columns, sniffed = found
     src = Source(fmt, "tabular", columns=columns, row_expr="_row", direct=call)
-    src.detected = {"format": fmt, "encoding": enc, "columns": columns,
-                    **sql.sniff_csv(cur, str(path), delimiter)}
+    src.detected = {"format": fmt, "encoding": enc, "columns": columns, **sniffed}
     if delimiter is not None:
         src.detected["delimiter"] = delimiter
     return src

@@ -722,16 +722,25 @@ def build_stage(cur: Cursor, *, row_expr: str, join: str, text: str, external_id
     return True
 
 
-def csv_source(cur: Cursor, path: str, *, delimiter: str | None) -> tuple[str, list[str]] | None:
-    """The ``read_csv(...)`` call for ``build_stage(source=...)`` and the file's columns, or
-    None when the sniffer cannot read the file with the default record size (the long way
-    then reports why)."""
-    src = f"read_csv({sql_str(path)}, {_csv_options(delimiter, True)})"
+def csv_source(cur: Cursor, path: str, *, delimiter: str | None
+               ) -> tuple[str, list[str], dict[str, Any]] | None:
+    """The ``read_csv(...)`` call for ``build_stage(source=...)``, the file's columns and
+    what the sniffer saw (as ``sniff_csv`` returns it), from one run of DuckDB's sniffer with
+    the reader's own options; or None when it cannot read the file with the default record
+    size (the long way then reports why)."""
+    # the reader's own options: without store_rejects the sniffer settles on another
+    # dialect for a file with ragged rows (it creates no rejects tables itself)
+    opts = _csv_options(delimiter, True)
     try:
-        cols = [r[0] for r in cur.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+        row = cur.execute(
+            f"SELECT Delimiter, Quote, Escape, NewLineDelimiter, HasHeader, Columns "
+            f"FROM sniff_csv({sql_str(path)}, {opts})").fetchall()[0]
     except duckdb.Error:
         return None
-    return src, cols
+    cols = [c["name"] for c in row[5]]
+    detected = {"delimiter": row[0], "quote": row[1], "escape": row[2], "newline": row[3],
+                "header": bool(row[4])}
+    return f"read_csv({sql_str(path)}, {opts})", cols, detected
 
 
 def _longer(expr: str, limit: int) -> str:
