@@ -44,6 +44,12 @@ def make_file(fmt: str, n: int) -> Path:
     return path
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far, all threads (user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_one(mode: str, path: Path) -> dict:
     """One measurement in this process (called in a child)."""
     import duckdb
@@ -54,9 +60,9 @@ def run_one(mode: str, path: Path) -> dict:
             # timed like the import: the statement only (not opening or closing the database)
             con = duckdb.connect(str(db))
             reader = "read_csv" if path.suffix == ".csv" else "read_json"
-            t0 = time.perf_counter()
+            c0, t0 = _cpu(), time.perf_counter()
             con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, _cpu() - c0
             rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
             con.close()
             out = {"rows": rows, "timings": {}}
@@ -68,16 +74,17 @@ def run_one(mode: str, path: Path) -> dict:
 
             store = Store.open(db)
             create_project(store, SYSTEM, "bench", "response")
-            t0 = time.perf_counter()
+            c0, t0 = _cpu(), time.perf_counter()
             r = import_file(store, SYSTEM, "bench", path, text_cols=["subject", "body"],
                             id_col="external_id", pii=mode == "pii",
                             near_dup=mode == "near_dup")
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, _cpu() - c0
             store.close()
             out = {"rows": r.rows_read, "added": r.added, "exact_duplicates": r.exact_duplicates,
                    "near_duplicates": r.near_duplicates, "pii": sum(r.pii.values()),
                    "timings": r.timings}
         out["seconds"] = seconds
+        out["cpu"] = cpu
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -106,8 +113,8 @@ def main() -> None:
         return
     print(f"load average at start: {os.getloadavg()[0]:.1f}; best of {args.repeat}", flush=True)
     print("| file | MB | run | rows | seconds | rows/s | MB/s | peak RSS MB | x baseline "
-          "| x baseline, median | stage rows/s | timings (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| x baseline, median | CPU-s | x baseline CPU, median | stage rows/s | timings (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         for fmt in args.formats:
             path = make_file(fmt, n)
@@ -116,7 +123,8 @@ def main() -> None:
             for _ in range(max(args.repeat, 1)):
                 for mode in args.modes:
                     runs[mode].append(measure(mode, path))
-                print("  repeat: " + ", ".join(f"{mode} {rs[-1]['seconds']:.2f}" for mode, rs in runs.items()),
+                print("  repeat: " + ", ".join(f"{mode} {rs[-1]['seconds']:.2f} s ({rs[-1]['cpu']:.1f} CPU-s)"
+                                               for mode, rs in runs.items()),
                       file=sys.stderr, flush=True)
             best = {mode: min(rs, key=lambda m: m["seconds"]) for mode, rs in runs.items()}
             base = best["baseline"]["seconds"] if "baseline" in best else None
@@ -126,6 +134,8 @@ def main() -> None:
                 # each repeat's import against the baseline run next to it (robust to drift)
                 median = (f"{statistics.median(r['seconds'] / b['seconds'] for r, b in zip(runs[mode], runs['baseline'])):.2f}"
                           if base else "")
+                cpu_median = (f"{statistics.median(r['cpu'] / b['cpu'] for r, b in zip(runs[mode], runs['baseline'])):.2f}"
+                              if base else "")
                 stage = ""
                 t = m["timings"]
                 if mode == "pii" and t.get("pii"):
@@ -135,7 +145,8 @@ def main() -> None:
                 timings = ", ".join(f"{k} {v:.2f}" for k, v in t.items())
                 print(f"| {path.name} | {mb:.0f} | {mode} | {m['rows']:,} | {m['seconds']:.2f} | "
                       f"{m['rows'] / m['seconds']:,.0f} | {mb / m['seconds']:.0f} | "
-                      f"{m['peak_rss_mb']:.0f} | {ratio} | {median} | {stage} | {timings} |", flush=True)
+                      f"{m['peak_rss_mb']:.0f} | {ratio} | {median} | {m['cpu']:.1f} | {cpu_median} | "
+                      f"{stage} | {timings} |", flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
