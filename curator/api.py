@@ -13,14 +13,14 @@ from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from curator.errors import AuthError, CuratorError, NotFoundError, PermissionDenied
 from curator.permissions import Actor
 from curator.store import Store, default_db_path
 
-__all__ = ["routes", "API_PREFIX"]
+__all__ = ["routes", "API_PREFIX", "AUTH_PREFIX"]
 
 API_PREFIX = "/api/v1"
 
@@ -113,8 +113,40 @@ def _export(store: Store, actor: Actor, request: Request, body: Any) -> Any:
     return export_project(store, actor, request.path_params["project"], **body).to_dict()
 
 
+AUTH_PREFIX = "/auth"
+
+
+async def _session_cookie(request: Request) -> Response:
+    """``GET /auth/session?code=...``: the page's one-time code -> the session cookie
+    (``HttpOnly``, ``SameSite=Lax``; ``Secure`` over https). See curator.web_sessions."""
+    from curator import web_sessions
+
+    code = request.query_params.get("code", "")
+    try:
+        token = await run_in_threadpool(web_sessions.redeem, _store(), code)
+    except CuratorError:
+        token = None
+    resp = Response(status_code=204 if token else 403, headers={"Cache-Control": "no-store"})
+    if token:
+        resp.set_cookie(web_sessions.COOKIE, token, max_age=web_sessions.SESSION_SECONDS,
+                        path="/", httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
+    return resp
+
+
+async def _clear_cookie(request: Request) -> Response:
+    """``GET /auth/logout``: drop the session cookie (the session is already revoked)."""
+    from curator import web_sessions
+
+    resp = Response(status_code=204, headers={"Cache-Control": "no-store"})
+    resp.delete_cookie(web_sessions.COOKIE, path="/", httponly=True, samesite="lax")
+    return resp
+
+
 def routes() -> list[Route]:
     return [
+        Route(f"{AUTH_PREFIX}/session", _session_cookie),
+        Route(f"{AUTH_PREFIX}/logout", _clear_cookie),
         Route(f"{API_PREFIX}/health", _endpoint(_health)),
         Route(f"{API_PREFIX}/projects", _endpoint(_projects)),
         Route(f"{API_PREFIX}/status/{{project}}", _endpoint(_status)),

@@ -140,6 +140,8 @@ def set_disabled(store: Store, actor: Actor, name: str, disabled: bool = True) -
         if disabled and user.role == "admin" and sql.count_users(cur, "admin") <= 1:
             raise ConflictError("cannot disable the last admin")
         sql.set_disabled(cur, user.id, disabled)
+        if disabled:
+            sql.revoke_user_web_sessions(cur, user.id)   # no browser stays logged in
     return get_user(store, name)
 
 
@@ -151,6 +153,7 @@ def reset_password(store: Store, actor: Actor, name: str, password: str) -> User
     _check_password(password)
     with store.transaction() as cur:
         sql.set_password_hash(cur, user.id, _hasher.hash(password))
+        sql.revoke_user_web_sessions(cur, user.id)   # browsers log in again with the new one
     return get_user(store, name)
 
 

@@ -21,6 +21,7 @@ st.set_page_config(page_title="curator", page_icon="🏷️", layout="wide")
 
 
 def login_page() -> None:
+    ui.clear_cookie_tag()
     st.title("curator")
     st.caption("Dataset curation and labeling for LLM fine-tuning")
     try:
@@ -76,6 +77,7 @@ else:
             sections.setdefault(section, []).append(
                 st.Page(str(_here / file), title=title, icon=icon, url_path=key))
     with st.sidebar:
+        ui.session_cookie_tag()
         st.markdown(f"**{actor.name}** · {actor.role}")
         if st.button("Log out", key="logout"):
             ui.logout()

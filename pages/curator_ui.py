@@ -42,17 +42,76 @@ def get_store() -> Store:
 
 
 def current_actor() -> Actor | None:
-    u = st.session_state.get("user")
+    """The logged-in user: from this tab's state, or after a reload from the browser's
+    session cookie (see curator.web_sessions)."""
+    u = st.session_state.get("user") or _user_from_cookie()
     return Actor(u["id"], u["name"], u["role"]) if u else None
 
 
-def login(user) -> None:
+def _user_from_cookie() -> dict | None:
+    from curator import web_sessions
+
+    try:
+        token = st.context.cookies.get(web_sessions.COOKIE)
+    except Exception:  # no browser context (bare mode)
+        return None
+    if not isinstance(token, str) or not token:   # (AppTest hands out mock objects)
+        return None
+    try:
+        user = web_sessions.user_for(get_store(), token)
+    except CuratorError:
+        return None
+    if user is None:
+        return None
     st.session_state["user"] = {"id": user.id, "name": user.name, "role": user.role}
+    st.session_state["web_token"] = token
+    return st.session_state["user"]
+
+
+def login(user) -> None:
+    """Log ``user`` in for this tab, and start a browser session so a reload keeps them."""
+    from curator import web_sessions
+
+    st.session_state["user"] = {"id": user.id, "name": user.name, "role": user.role}
+    try:
+        st.session_state["web_code"] = web_sessions.start(get_store(), user)
+    except CuratorError:
+        pass  # the tab stays logged in; only a reload will ask again
+
+
+def session_cookie_tag() -> None:
+    """Until the server has used it, draw an invisible image that trades this tab's one-time
+    code for the session cookie (``GET /auth/session``: an HttpOnly cookie, no JavaScript)."""
+    from curator import web_sessions
+
+    code = st.session_state.get("web_code")
+    if not code or st.session_state.get("web_code_done"):
+        return
+    if web_sessions.code_done(get_store(), code):
+        st.session_state["web_code_done"] = True
+        return
+    st.html(f'<img src="/auth/session?code={code}" alt="" width="0" height="0" '
+            'style="display:none">')
 
 
 def logout() -> None:
+    """End this tab's login and the browser session (the cookie no longer works anywhere)."""
+    from curator import web_sessions
+
+    code, token = st.session_state.get("web_code"), st.session_state.get("web_token")
+    try:
+        web_sessions.end(get_store(), code=code, token=token)
+    except CuratorError:
+        pass
     for k in list(st.session_state.keys()):
         del st.session_state[k]
+    st.session_state["clear_cookie"] = True
+
+
+def clear_cookie_tag() -> None:
+    """After a log-out, ask the server to drop the (already revoked) session cookie."""
+    if st.session_state.pop("clear_cookie", False):
+        st.html('<img src="/auth/logout" alt="" width="0" height="0" style="display:none">')
 
 
 def guard(page: str) -> Actor:

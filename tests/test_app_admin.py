@@ -205,3 +205,34 @@ def test_account_token_and_password(db_path, store, people, monkeypatch):
     at.button[[b.label for b in at.button].index("Change password")].click().run()
     assert "Password changed." in texts(at)
     assert users.authenticate(store, "ann", "new-password-1").name == "ann"
+
+
+def _html_bodies(at) -> list[str]:
+    return [str(el.proto.body) for el in at.get("html")]
+
+
+def test_login_hands_the_browser_a_session_code_and_logout_revokes_it(db_path, store, people,
+                                                                       monkeypatch):
+    """Log in through the form: the sidebar draws the invisible /auth/session image with a
+    one-time code (until the server has used it); log out revokes the session and draws the
+    /auth/logout image. The browser side is in test_browser.py."""
+    import re
+
+    from curator import web_sessions
+
+    at = app_for(db_path, None, monkeypatch=monkeypatch)
+    at.text_input(key="login_name").input("ann")
+    at.text_input(key="login_password").input("password-ann")
+    at.button[0].click().run()
+    assert not at.exception and at.session_state["user"]["name"] == "ann"
+    imgs = [b for b in _html_bodies(at) if "/auth/session?code=" in b]
+    assert len(imgs) == 1
+    code = re.search(r"code=([A-Za-z0-9_-]+)", imgs[0]).group(1)
+    token = web_sessions.redeem(store, code)          # what the server does for the image
+    assert web_sessions.user_for(store, token).name == "ann"
+    at.run()
+    assert not [b for b in _html_bodies(at) if "/auth/session" in b]   # used: not drawn again
+    at.button(key="logout").click().run()
+    assert not at.exception and "user" not in at.session_state
+    assert any("/auth/logout" in b for b in _html_bodies(at))
+    assert web_sessions.user_for(store, token) is None

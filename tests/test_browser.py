@@ -122,3 +122,65 @@ def test_annotator_labels_three_tickets_with_the_keyboard(seeded_db, tmp_path):
     finally:
         queue.forget_indexes(s)
         s.close()
+
+
+def test_reload_keeps_the_login_and_log_out_ends_it(seeded_db, tmp_path):
+    """The session cookie: a reload (and a new tab) stays logged in; the cookie is HttpOnly;
+    after log-out a reload shows the log-in page again."""
+    db, ann = seeded_db
+    port = _free_port()
+    log = tmp_path / "server.log"
+    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_LOG_LEVEL": "warning"}
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
+                                env=env, stdout=logf, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc, log)
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                      "--disable-background-networking", "--disable-component-update",
+                      "--disable-sync"])
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.goto(url)
+            page.get_by_label("User name").fill("ann")
+            page.get_by_role("textbox", name="Password").fill("ann-password")
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("charged twice").wait_for(timeout=30000)
+            # the page hands the browser its cookie
+            deadline = time.time() + 30
+            while not [c for c in context.cookies() if c["name"] == "curator_session"]:
+                assert time.time() < deadline, "no session cookie was set"
+                page.wait_for_timeout(200)
+            cookie = next(c for c in context.cookies() if c["name"] == "curator_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+            assert page.evaluate("document.cookie").find("curator_session") == -1
+            page.reload()
+            page.get_by_text("charged twice").wait_for(timeout=30000)
+            assert page.get_by_label("User name").count() == 0
+            other = context.new_page()           # a second tab of the same browser
+            other.goto(url)
+            other.get_by_text("charged twice").wait_for(timeout=30000)
+            other.close()
+            page.get_by_role("button", name="Log out").click()
+            page.get_by_label("User name").wait_for(timeout=30000)
+            page.reload()
+            page.get_by_label("User name").wait_for(timeout=30000)
+            # a fresh browser without the cookie sees the log-in page too
+            fresh = browser.new_context().new_page()
+            fresh.goto(url)
+            fresh.get_by_label("User name").wait_for(timeout=30000)
+            browser.close()
+    except Exception:
+        print(log.read_text())
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -65,7 +65,7 @@ def test_init_then_end_to_end(db, tmp_path, capsys, monkeypatch):
                          stdin="a-long-password\n", monkeypatch=monkeypatch)
     assert code == 0, err
     info = json.loads(out)
-    assert info["applied"] == ["001_core", "002_dedup_key"] and info["admins"] == ["root"]
+    assert info["applied"] == ["001_core", "002_dedup_key", "003_web_sessions"] and info["admins"] == ["root"]
     # init again: nothing pending
     code, out, _ = run(capsys, "init", "--json")
     assert json.loads(out)["applied"] == []

@@ -39,7 +39,7 @@ def test_001_database_is_migrated_with_its_items_and_keys(tmp_path):
     texts = _old_database(db)
     store = Store.open(db)
     try:
-        assert store.applied_migrations() == ["001_core", "002_dedup_key"]
+        assert store.applied_migrations() == ["001_core", "002_dedup_key", "003_web_sessions"]
         cur = store.cursor()
         cols = [r[0] for r in cur.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'items'").fetchall()]

@@ -194,7 +194,7 @@ CREATE TABLE provider_files (
 """
 
 # 002: the dedup key becomes DuckDB's 64-bit hash of the text's key string (NFKC, casefold,
-# no white space; see curator.store.imports.key_string), computed in the same pass as the
+# white-space runs as one space; see curator.store.imports.key_string), computed in the same pass as the
 # import's row rules instead of a sha256 of the normalised text; and the index on
 # items(project_id) goes: it cost ~2 s per million imported rows and no query needs it
 # (DuckDB's zone maps already skip other projects' row groups).
@@ -212,9 +212,29 @@ def _m002_keys(cur: Any) -> None:
     recompute_item_keys(cur)
 
 
+# 003: browser log-in sessions, so that reloading the page keeps the user logged in. The app
+# hands the browser a one-time code; the server's /auth/session route redeems it for a random
+# session token set as an HttpOnly cookie. Only sha256 hashes of the code and the token are
+# stored (curator.web_sessions).
+M003_WEB_SESSIONS = """
+CREATE SEQUENCE seq_web_sessions START 1;
+CREATE TABLE web_sessions (
+    id BIGINT PRIMARY KEY DEFAULT nextval('seq_web_sessions'),
+    user_id BIGINT NOT NULL,
+    code_sha256 VARCHAR NOT NULL,        -- the one-time code the page hands to the browser
+    token_sha256 VARCHAR,                -- the cookie's value, once the code is redeemed
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    redeemed_at TIMESTAMPTZ,
+    expires_at TIMESTAMPTZ NOT NULL,     -- of the code until redeemed, then of the session
+    revoked_at TIMESTAMPTZ
+);
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration("001_core", M001_CORE),
     Migration("002_dedup_key", M002_DEDUP_KEY, after=_m002_keys, sql_after=M002_AFTER_SQL),
+    Migration("003_web_sessions", M003_WEB_SESSIONS),
 ]
 
 __all__ = ["Migration", "MIGRATIONS"]
