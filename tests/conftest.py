@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +70,48 @@ def clf_project(store, people):
     return create_project(store, people["lee"], "tickets", "classification",
                           labels="billing,refund,bug,other", overlap=2,
                           system_prompt="Classify the support ticket.")
+
+
+@contextmanager
+def serving(db: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """``curator serve`` on ``db`` in a subprocess on a free port, until the block ends:
+    yields {"url", "proc", "env"}; the server's output goes to ``log`` (printed on failure)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_LOG_LEVEL": "warning", **(env or {})}
+    env.pop("CURATOR_API_TOKEN", None)   # the server needs none; tests add it to CLI calls
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
+                                env=env, stdout=f, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"server did not start:\n{log.read_text()}")
+            time.sleep(0.3)
+        try:
+            yield {"url": url, "proc": proc, "env": env}
+        except BaseException:
+            print(log.read_text())
+            raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import add_items
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import add_items, serving
 
 
 def _cli(*args, env):
@@ -54,32 +45,10 @@ def served(tmp_path):
     queue.forget_indexes(s)
     s.close()
 
-    port = _free_port()
-    log = tmp_path / "server.log"
-    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_EXPORTS_DIR": str(tmp_path / "exports")}
-    env.pop("CURATOR_API_TOKEN", None)
-    with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
-                                env=env, stdout=f, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError(log.read_text())
-            time.sleep(0.3)
-    try:
-        yield {"db": db, "url": url, "env": env, "token": token, "ann_token": ann_token,
-               "tmp": tmp_path, "proc": proc}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serving(db, tmp_path / "server.log",
+                 {"CURATOR_EXPORTS_DIR": str(tmp_path / "exports")}) as srv:
+        yield {"db": db, "url": srv["url"], "env": srv["env"], "token": token,
+               "ann_token": ann_token, "tmp": tmp_path, "proc": srv["proc"]}
 
 
 def _sha(p: Path) -> str:

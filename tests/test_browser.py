@@ -1,18 +1,15 @@
 """A real browser: start `curator serve` in a subprocess on a free port, drive Debian's chromium
 through Playwright, log in as an annotator, label three tickets with the keyboard, and check
-through the core that the three answers are stored."""
+through the core that the three answers are stored; and the log-in surviving a reload."""
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import serving
 
 pytestmark = pytest.mark.browser
 
@@ -22,24 +19,18 @@ if not Path(CHROMIUM).exists():
 playwright = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _browser(pw):
+    return pw.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync"])
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"server did not answer in {timeout}s:\n{log.read_text()}")
+def _log_in(page, url: str, name: str, password: str) -> None:
+    page.goto(url)
+    page.get_by_label("User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
 
 
 @pytest.fixture
@@ -65,50 +56,24 @@ def seeded_db(tmp_path):
 
 def test_annotator_labels_three_tickets_with_the_keyboard(seeded_db, tmp_path):
     db, ann = seeded_db
-    port = _free_port()
-    log = tmp_path / "server.log"
-    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_LOG_LEVEL": "warning"}
-    with open(log, "w") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
-                                env=env, stdout=logf, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc, log)
-        with playwright.sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                      "--disable-background-networking", "--disable-component-update",
-                      "--disable-sync"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.get_by_label("User name").fill("ann")
-            page.get_by_role("textbox", name="Password").fill("ann-password")
-            page.get_by_role("button", name="Log in").click()
-            page.get_by_text("charged twice").wait_for(timeout=30000)
-            for key, next_text in [("1", "refund my order"), ("2", "crashes when I open"),
-                                   ("3", "Where is my invoice")]:
-                # the label buttons are drawn and idle (the script run has finished)
-                page.get_by_role("button", name="billing", exact=False).first.wait_for(timeout=30000)
-                page.wait_for_function(
-                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                    timeout=30000)
-                page.wait_for_timeout(700)
-                page.get_by_role("heading", name="Label").click()  # focus off any input
-                page.keyboard.press(key)
-                page.get_by_text(next_text).wait_for(timeout=30000)
-            page.screenshot(path=str(tmp_path / "after.png"))
-            browser.close()
-    except Exception:
-        print(log.read_text())
-        raise
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(db, tmp_path / "server.log") as srv, playwright.sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, srv["url"], "ann", "ann-password")
+        page.get_by_text("charged twice").wait_for(timeout=30000)
+        for key, next_text in [("1", "refund my order"), ("2", "crashes when I open"),
+                               ("3", "Where is my invoice")]:
+            # the label buttons are drawn and idle (the script run has finished)
+            page.get_by_role("button", name="billing", exact=False).first.wait_for(timeout=30000)
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                timeout=30000)
+            page.wait_for_timeout(700)
+            page.get_by_role("heading", name="Label").click()  # focus off any input
+            page.keyboard.press(key)
+            page.get_by_text(next_text).wait_for(timeout=30000)
+        page.screenshot(path=str(tmp_path / "after.png"))
+        browser.close()
 
     from curator import queue
     from curator.store import Store
@@ -128,59 +93,34 @@ def test_reload_keeps_the_login_and_log_out_ends_it(seeded_db, tmp_path):
     """The session cookie: a reload (and a new tab) stays logged in; the cookie is HttpOnly;
     after log-out a reload shows the log-in page again."""
     db, ann = seeded_db
-    port = _free_port()
-    log = tmp_path / "server.log"
-    env = {**os.environ, "CURATOR_DB": str(db), "CURATOR_LOG_LEVEL": "warning"}
-    with open(log, "w") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
-                                env=env, stdout=logf, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc, log)
-        with playwright.sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                      "--disable-background-networking", "--disable-component-update",
-                      "--disable-sync"])
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            page = context.new_page()
-            page.goto(url)
-            page.get_by_label("User name").fill("ann")
-            page.get_by_role("textbox", name="Password").fill("ann-password")
-            page.get_by_role("button", name="Log in").click()
-            page.get_by_text("charged twice").wait_for(timeout=30000)
-            # the page hands the browser its cookie
-            deadline = time.time() + 30
-            while not [c for c in context.cookies() if c["name"] == "curator_session"]:
-                assert time.time() < deadline, "no session cookie was set"
-                page.wait_for_timeout(200)
-            cookie = next(c for c in context.cookies() if c["name"] == "curator_session")
-            assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-            assert page.evaluate("document.cookie").find("curator_session") == -1
-            page.reload()
-            page.get_by_text("charged twice").wait_for(timeout=30000)
-            assert page.get_by_label("User name").count() == 0
-            other = context.new_page()           # a second tab of the same browser
-            other.goto(url)
-            other.get_by_text("charged twice").wait_for(timeout=30000)
-            other.close()
-            page.get_by_role("button", name="Log out").click()
-            page.get_by_label("User name").wait_for(timeout=30000)
-            page.reload()
-            page.get_by_label("User name").wait_for(timeout=30000)
-            # a fresh browser without the cookie sees the log-in page too
-            fresh = browser.new_context().new_page()
-            fresh.goto(url)
-            fresh.get_by_label("User name").wait_for(timeout=30000)
-            browser.close()
-    except Exception:
-        print(log.read_text())
-        raise
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(db, tmp_path / "server.log") as srv, playwright.sync_playwright() as pw:
+        url = srv["url"]
+        browser = _browser(pw)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        _log_in(page, url, "ann", "ann-password")
+        page.get_by_text("charged twice").wait_for(timeout=30000)
+        # the page hands the browser its cookie
+        deadline = time.time() + 30
+        while not [c for c in context.cookies() if c["name"] == "curator_session"]:
+            assert time.time() < deadline, "no session cookie was set"
+            page.wait_for_timeout(200)
+        cookie = next(c for c in context.cookies() if c["name"] == "curator_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        assert "curator_session" not in page.evaluate("document.cookie")
+        page.reload()
+        page.get_by_text("charged twice").wait_for(timeout=30000)
+        assert page.get_by_label("User name").count() == 0
+        other = context.new_page()           # a second tab of the same browser
+        other.goto(url)
+        other.get_by_text("charged twice").wait_for(timeout=30000)
+        other.close()
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_label("User name").wait_for(timeout=30000)
+        page.reload()
+        page.get_by_label("User name").wait_for(timeout=30000)
+        # a fresh browser without the cookie sees the log-in page too
+        fresh = browser.new_context().new_page()
+        fresh.goto(url)
+        fresh.get_by_label("User name").wait_for(timeout=30000)
+        browser.close()

@@ -2,16 +2,12 @@
 the session token, revocation, and the server's /auth routes with their cookie flags."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from conftest import serving
 from curator import users, web_sessions
 from curator.permissions import SYSTEM
 
@@ -78,12 +74,6 @@ def test_log_out_disable_and_password_reset_end_sessions(store, people):
     assert web_sessions.user_for(store, t_ann) is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *a, **k):
         return None
@@ -98,30 +88,8 @@ def server_with_codes(tmp_path):
     ann = users.create_user(s, SYSTEM, "ann", "annotator", "ann-password")
     codes = [web_sessions.start(s, ann) for _ in range(2)]
     s.close()
-    port = _free_port()
-    log = tmp_path / "server.log"
-    env = {**os.environ, "CURATOR_DB": str(db)}
-    with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "serve", "--port", str(port)],
-                                env=env, stdout=f, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError(log.read_text())
-            time.sleep(0.3)
-    try:
-        yield {"url": url, "codes": codes, "db": db, "proc": proc}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serving(db, tmp_path / "server.log") as srv:
+        yield {"url": srv["url"], "codes": codes, "db": db}
 
 
 def _get(url: str) -> tuple[int, list[str]]:
