@@ -30,8 +30,19 @@ __all__ = ["COOKIE", "CODE_SECONDS", "SESSION_SECONDS", "start", "redeem", "user
 
 COOKIE = "curator_session"
 CODE_SECONDS = 120
-#: How long a browser stays logged in without logging in again (``CURATOR_SESSION_HOURS``).
-SESSION_SECONDS = int(float(os.environ.get("CURATOR_SESSION_HOURS", "12")) * 3600)
+
+
+def _session_seconds() -> int:
+    try:
+        hours = float(os.environ.get("CURATOR_SESSION_HOURS", "12"))
+    except ValueError:
+        hours = 12.0
+    return int(hours * 3600) if hours > 0 else 12 * 3600
+
+
+#: How long a browser stays logged in without logging in again (``CURATOR_SESSION_HOURS``,
+#: default 12; a value that is not a positive number means the default).
+SESSION_SECONDS = _session_seconds()
 
 
 def _sha(value: str) -> str:

@@ -129,3 +129,12 @@ def test_old_sessions_are_deleted(store, people):
     cur.execute("UPDATE web_sessions SET expires_at = now() - INTERVAL 2 DAY")
     web_sessions.start(store, ann)
     assert cur.execute("SELECT count(*) FROM web_sessions").fetchall()[0][0] == 1
+
+
+def test_session_length_setting(monkeypatch):
+    for value, hours in [("2", 2), ("0.5", 0.5), ("abc", 12), ("-3", 12), (None, 12)]:
+        if value is None:
+            monkeypatch.delenv("CURATOR_SESSION_HOURS", raising=False)
+        else:
+            monkeypatch.setenv("CURATOR_SESSION_HOURS", value)
+        assert web_sessions._session_seconds() == int(hours * 3600)
