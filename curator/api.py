@@ -118,9 +118,14 @@ AUTH_PREFIX = "/auth"
 
 async def _session_cookie(request: Request) -> Response:
     """``GET /auth/session?code=...``: the page's one-time code -> the session cookie
-    (``HttpOnly``, ``SameSite=Lax``; ``Secure`` over https). See curator.web_sessions."""
+    (``HttpOnly``, ``SameSite=Lax``; ``Secure`` over https). See curator.web_sessions.
+    Only the app's own page may ask: a browser's request from another site (``Sec-Fetch-Site``)
+    is refused without using the code, so no site can log a visitor in as someone else."""
     from curator import web_sessions
 
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return Response(status_code=403, headers={"Cache-Control": "no-store"})
     code = request.query_params.get("code", "")
     try:
         token = await run_in_threadpool(web_sessions.redeem, _store(), code)

@@ -92,10 +92,10 @@ def server_with_codes(tmp_path):
         yield {"url": srv["url"], "codes": codes, "db": db}
 
 
-def _get(url: str) -> tuple[int, list[str]]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, list[str]]:
     opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with opener.open(url, timeout=10) as r:
+        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
             return r.status, r.headers.get_all("set-cookie") or []
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get_all("set-cookie") or []
@@ -103,7 +103,10 @@ def _get(url: str) -> tuple[int, list[str]]:
 
 def test_auth_routes_set_and_clear_an_httponly_cookie(server_with_codes):
     url, (code, other) = server_with_codes["url"], server_with_codes["codes"]
-    status, cookies = _get(f"{url}/auth/session?code={code}")
+    # another site's page cannot use a code (and does not use it up)
+    for site in ("cross-site", "same-site", "none"):
+        assert _get(f"{url}/auth/session?code={code}", {"Sec-Fetch-Site": site}) == (403, [])
+    status, cookies = _get(f"{url}/auth/session?code={code}", {"Sec-Fetch-Site": "same-origin"})
     assert status == 204 and len(cookies) == 1
     c = cookies[0]
     name, value = c.split(";")[0].split("=", 1)
