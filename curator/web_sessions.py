@@ -17,13 +17,13 @@ Only sha256 hashes of codes and tokens are stored. Served with ``streamlit run``
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 
 from curator.store import Store
 from curator.store import users as sql
 from curator.users import User, _row_to_user
+from curator.users import _token_hash as _sha   # sha256 hex, as for API tokens
 
 __all__ = ["COOKIE", "CODE_SECONDS", "SESSION_SECONDS", "start", "redeem", "user_for",
            "code_done", "end", "end_all"]
@@ -43,10 +43,6 @@ def _session_seconds() -> int:
 #: How long a browser stays logged in without logging in again (``CURATOR_SESSION_HOURS``,
 #: default 12; a value that is not a positive number means the default).
 SESSION_SECONDS = _session_seconds()
-
-
-def _sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def start(store: Store, user: User) -> str:

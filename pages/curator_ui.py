@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 import streamlit as st
 
+from curator.api import AUTH_PREFIX
 from curator.errors import CuratorError
 from curator.permissions import Actor, can
 from curator.store import Store, default_db_path
@@ -63,16 +64,25 @@ def _user_from_cookie() -> dict | None:
         return None
     if user is None:
         return None
-    st.session_state["user"] = {"id": user.id, "name": user.name, "role": user.role}
+    _set_user(user)
     st.session_state["web_token"] = token
     return st.session_state["user"]
+
+
+def _set_user(user) -> None:
+    st.session_state["user"] = {"id": user.id, "name": user.name, "role": user.role}
+
+
+def _hidden_image(src: str) -> None:
+    """An invisible image: the browser requests ``src`` (and keeps any cookie it sets)."""
+    st.html(f'<img src="{src}" alt="" width="0" height="0" style="display:none">')
 
 
 def login(user) -> None:
     """Log ``user`` in for this tab, and start a browser session so a reload keeps them."""
     from curator import web_sessions
 
-    st.session_state["user"] = {"id": user.id, "name": user.name, "role": user.role}
+    _set_user(user)
     try:
         st.session_state["web_code"] = web_sessions.start(get_store(), user)
     except CuratorError:
@@ -90,8 +100,7 @@ def session_cookie_tag() -> None:
     if web_sessions.code_done(get_store(), code):
         st.session_state["web_code_done"] = True
         return
-    st.html(f'<img src="/auth/session?code={code}" alt="" width="0" height="0" '
-            'style="display:none">')
+    _hidden_image(f"{AUTH_PREFIX}/session?code={code}")
 
 
 def logout() -> None:
@@ -111,7 +120,7 @@ def logout() -> None:
 def clear_cookie_tag() -> None:
     """After a log-out, ask the server to drop the (already revoked) session cookie."""
     if st.session_state.pop("clear_cookie", False):
-        st.html('<img src="/auth/logout" alt="" width="0" height="0" style="display:none">')
+        _hidden_image(f"{AUTH_PREFIX}/logout")
 
 
 def guard(page: str) -> Actor:

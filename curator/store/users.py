@@ -6,6 +6,7 @@ from typing import Any
 from duckdb import DuckDBPyConnection as Cursor
 
 _COLS = "id, name, role, password_hash, disabled, created_at"
+_U_COLS = ", ".join("u." + c.strip() for c in _COLS.split(","))   # the same, joined as ``u``
 
 
 def insert_user(cur: Cursor, name: str, role: str, password_hash: str | None) -> int:
@@ -56,7 +57,7 @@ def insert_token(cur: Cursor, user_id: int, name: str, token_sha256: str) -> int
 
 def user_for_token(cur: Cursor, token_sha256: str) -> tuple[Any, ...] | None:
     return cur.execute(
-        f"SELECT {', '.join('u.' + c.strip() for c in _COLS.split(','))} FROM api_tokens t "
+        f"SELECT {_U_COLS} FROM api_tokens t "
         "JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ? AND t.revoked_at IS NULL",
         [token_sha256],
     ).fetchone()
@@ -101,7 +102,7 @@ def redeem_web_session(cur: Cursor, code_sha256: str, token_sha256: str, seconds
 
 def user_for_web_session(cur: Cursor, token_sha256: str) -> tuple[Any, ...] | None:
     return cur.execute(
-        f"SELECT {', '.join('u.' + c.strip() for c in _COLS.split(','))} FROM web_sessions s "
+        f"SELECT {_U_COLS} FROM web_sessions s "
         "JOIN users u ON u.id = s.user_id WHERE s.token_sha256 = ? AND s.revoked_at IS NULL "
         "AND s.expires_at > now()", [token_sha256]).fetchone()
 
