@@ -3,7 +3,11 @@
 For each file it measures, each in its own process (so peak memory is per run) and on a
 fresh database file:
 
-* baseline  DuckDB alone: CREATE TABLE AS SELECT * FROM read_csv/read_json(file)
+* baseline  DuckDB alone: CREATE TABLE AS SELECT * FROM read_csv/read_json(file), into a
+            file in DuckDB's default storage format (the issue's yardstick)
+* baseline_same  the same, into a file in curator's storage format (``STORAGE_VERSION``,
+            cheaper to write): not run unless asked for (``--modes``); when it is, a line
+            after the table gives each import's ratio to it too (like for like)
 * dedup     import_file with exact dedup (no PII, no near-dup)
 * pii       the same plus PII masking
 * near_dup  the same as dedup plus near-duplicate flagging
@@ -56,9 +60,12 @@ def run_one(mode: str, path: Path) -> dict:
 
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
         db = Path(tmp) / "bench.duckdb"
-        if mode == "baseline":
+        if mode in ("baseline", "baseline_same"):
             # timed like the import: the statement only (not opening or closing the database)
-            con = duckdb.connect(str(db))
+            from curator.store import STORAGE_VERSION
+
+            config = {"storage_compatibility_version": STORAGE_VERSION} if mode == "baseline_same" else {}
+            con = duckdb.connect(str(db), config=config)
             reader = "read_csv" if path.suffix == ".csv" else "read_json"
             c0, t0 = _cpu(), time.perf_counter()
             con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
@@ -147,6 +154,16 @@ def main() -> None:
                       f"{m['rows'] / m['seconds']:,.0f} | {mb / m['seconds']:.0f} | "
                       f"{m['peak_rss_mb']:.0f} | {ratio} | {median} | {m['cpu']:.1f} | {cpu_median} | "
                       f"{stage} | {timings} |", flush=True)
+            if "baseline_same" in runs:
+                same = runs["baseline_same"]
+                for mode in args.modes:
+                    if mode.startswith("baseline"):
+                        continue
+                    pairs = [r["seconds"] / b["seconds"] for r, b in zip(runs[mode], same)]
+                    fastest = best[mode]["seconds"] / min(b["seconds"] for b in same)
+                    print(f"  {path.name} {mode} vs baseline_same (curator's storage format): "
+                          f"median {statistics.median(pairs):.2f}, fastest vs fastest {fastest:.2f}",
+                          flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 

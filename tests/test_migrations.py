@@ -84,3 +84,42 @@ def test_keys_are_recomputed_when_duckdb_hashes_differently(tmp_path):
         assert imports_sql.keys_current(cur)
     finally:
         store.close()
+
+
+def test_new_database_files_use_the_fsst_storage_format(tmp_path):
+    """A new file is written in ``STORAGE_VERSION`` (FSST and dictionary compression for
+    text, not DuckDB 1.3+'s DICT_FSST, which cost more to write for no smaller file); a file
+    created in another format keeps it and stays usable."""
+    from curator.projects import create_project
+    from curator.store import STORAGE_VERSION
+
+    src = tmp_path / "t.csv"
+    with src.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        for i in range(20000):
+            w.writerow([i, f"ticket {i}: my order #{i * 7919 % 100003} never arrived, please help"])
+    db = tmp_path / "new.duckdb"
+    store = Store.open(db)
+    create_project(store, SYSTEM, "p", "response")
+    assert import_file(store, SYSTEM, "p", src, text_cols=["text"], id_col="id").added == 20000
+    cur = store.cursor()
+    cur.execute("CHECKPOINT")
+    tags = cur.execute("SELECT tags FROM duckdb_databases() WHERE NOT internal").fetchall()
+    assert tags == [({"storage_version": STORAGE_VERSION + "+"},)]
+    methods = {r[0] for r in cur.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info('items') "
+        "WHERE column_name = 'text' AND segment_type = 'VARCHAR'").fetchall()}
+    assert methods and "DICT_FSST" not in methods and methods <= {"FSST", "Dictionary"}
+    store.close()
+
+    other = tmp_path / "latest.duckdb"
+    duckdb.connect(str(other)).close()   # DuckDB's own default format
+    store = Store.open(other)
+    create_project(store, SYSTEM, "p", "response")
+    assert import_file(store, SYSTEM, "p", src, text_cols=["text"], id_col="id").added == 20000
+    cur = store.cursor()
+    cur.execute("CHECKPOINT")
+    assert cur.execute("SELECT tags FROM duckdb_databases() WHERE NOT internal").fetchall() != tags
+    assert cur.execute("SELECT count(DISTINCT text) FROM items").fetchall() == [(20000,)]
+    store.close()
