@@ -123,3 +123,16 @@ def test_new_database_files_use_the_fsst_storage_format(tmp_path):
     assert cur.execute("SELECT tags FROM duckdb_databases() WHERE NOT internal").fetchall() != tags
     assert cur.execute("SELECT count(DISTINCT text) FROM items").fetchall() == [(20000,)]
     store.close()
+
+
+def test_a_duckdb_without_the_storage_format_still_opens_databases(tmp_path, monkeypatch):
+    """Should a later DuckDB stop knowing ``STORAGE_VERSION``, databases open in its own
+    default format instead of not opening at all."""
+    import curator.store as store_mod
+    from curator.projects import create_project, list_projects
+
+    monkeypatch.setattr(store_mod, "STORAGE_VERSION", "v0.0.0-gone")
+    store = Store.open(tmp_path / "x.duckdb")
+    create_project(store, SYSTEM, "p", "response")
+    assert [p.name for p in list_projects(store, SYSTEM)] == ["p"]
+    store.close()

@@ -75,12 +75,21 @@ class Store:
         self._appender: _GroupCommitter | None = None
         self._appender_lock = threading.Lock()
         try:
-            self.conn = duckdb.connect(str(self.path), read_only=read_only,
-                                       config={"storage_compatibility_version": STORAGE_VERSION})
+            self.conn = self._connect(read_only)
         except duckdb.IOException as exc:
             raise self._lock_error(exc) from None
         except duckdb.Error as exc:
             raise CuratorError(f"cannot open database {self.path}: {exc}") from None
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only,
+                                  config={"storage_compatibility_version": STORAGE_VERSION})
+        except duckdb.InvalidInputException as exc:
+            if "is not a known DuckDB version" not in str(exc):
+                raise
+        # a DuckDB that no longer writes STORAGE_VERSION: its own default format, still usable
+        return duckdb.connect(str(self.path), read_only=read_only)
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
